@@ -1,0 +1,125 @@
+"""imm_analysis: look inside face clustering, from Alibaba Cloud IMM or a local insightface run.
+
+The top-level names are loaded lazily, so ``import imm_analysis`` stays fast and does not
+import onnxruntime, insightface, umap or matplotlib until they are used.
+
+Layers (each imports only the ones below it):
+
+* input/output: :mod:`imm_analysis.schema`, :mod:`imm_analysis.io`, :mod:`imm_analysis.imm`
+* computation: :mod:`imm_analysis.quality`, :mod:`imm_analysis.synth`, :mod:`imm_analysis.faces`,
+  :mod:`imm_analysis.cluster`, :mod:`imm_analysis.evaluate`
+* visualisation: :mod:`imm_analysis.viz`
+* widgets, report and command line: :mod:`imm_analysis.widgets`, :mod:`imm_analysis.report`,
+  :mod:`imm_analysis.cli`
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # loading and writing IMM JSON
+    "load_clusters": "imm_analysis.io.imm_json",
+    "load_files": "imm_analysis.io.imm_json",
+    "load_figures": "imm_analysis.io.imm_json",
+    "to_imm_clusters": "imm_analysis.io.imm_json",
+    "to_imm_files": "imm_analysis.io.imm_json",
+    # quality and pose
+    "hd_faces": "imm_analysis.quality",
+    "quality_summary": "imm_analysis.quality",
+    "diagnose_clustering": "imm_analysis.quality",
+    # local face pipeline
+    "FaceModel": "imm_analysis.faces.model",
+    "embed_images": "imm_analysis.faces.embed",
+    "embed_crops": "imm_analysis.faces.embed",
+    # clustering
+    "FigureClusterer": "imm_analysis.cluster.clusterer",
+    "cluster_faces": "imm_analysis.cluster.clusterer",
+    "ClusterState": "imm_analysis.cluster.state",
+    "calibrate_threshold": "imm_analysis.cluster.calibrate",
+    "query_figure_clusters": "imm_analysis.cluster.views",
+    "get_figure_cluster": "imm_analysis.cluster.views",
+    "simple_query": "imm_analysis.cluster.views",
+    # evaluation
+    "evaluate_clustering": "imm_analysis.evaluate",
+    "sweep_thresholds": "imm_analysis.evaluate",
+    "compare_clusterings": "imm_analysis.evaluate",
+    # projection
+    "project_umap": "imm_analysis.viz.projection",
+    # retail report
+    "visitor_report": "imm_analysis.report.visitors",
+    "VisitorReport": "imm_analysis.report.visitors",
+}
+_SUBMODULES = {"schema", "io", "imm", "quality", "synth", "faces", "cluster", "evaluate", "viz", "widgets", "report", "cli"}
+
+__all__ = [
+    "ClusterState",
+    "FaceModel",
+    "FigureClusterer",
+    "VisitorReport",
+    "calibrate_threshold",
+    "cluster_faces",
+    "compare_clusterings",
+    "diagnose_clustering",
+    "embed_crops",
+    "embed_images",
+    "evaluate_clustering",
+    "get_figure_cluster",
+    "hd_faces",
+    "load_clusters",
+    "load_figures",
+    "load_files",
+    "project_umap",
+    "quality_summary",
+    "query_figure_clusters",
+    "simple_query",
+    "sweep_thresholds",
+    "to_imm_clusters",
+    "to_imm_files",
+    "visitor_report",
+    "cli",
+    "cluster",
+    "evaluate",
+    "faces",
+    "imm",
+    "io",
+    "quality",
+    "report",
+    "schema",
+    "synth",
+    "viz",
+    "widgets",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imm_analysis.cluster.calibrate import calibrate_threshold
+    from imm_analysis.cluster.clusterer import FigureClusterer, cluster_faces
+    from imm_analysis.cluster.state import ClusterState
+    from imm_analysis.cluster.views import get_figure_cluster, query_figure_clusters, simple_query
+    from imm_analysis.evaluate import compare_clusterings, evaluate_clustering, sweep_thresholds
+    from imm_analysis.faces.embed import embed_crops, embed_images
+    from imm_analysis.faces.model import FaceModel
+    from imm_analysis.io.imm_json import load_clusters, load_figures, load_files, to_imm_clusters, to_imm_files
+    from imm_analysis.quality import diagnose_clustering, hd_faces, quality_summary
+    from imm_analysis.report.visitors import VisitorReport, visitor_report
+    from imm_analysis.viz.projection import project_umap
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"imm_analysis.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'imm_analysis' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

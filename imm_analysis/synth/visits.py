@@ -1,0 +1,3 @@
+"""Synthetic retail visit schedule (placeholder: being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""viz layer of imm_analysis."""

@@ -1,0 +1,1 @@
+"""widgets layer of imm_analysis."""
