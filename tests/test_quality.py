@@ -1,0 +1,250 @@
+"""imm_analysis.quality: the high-definition rule, quality_summary, diagnose_clustering, the quality plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imm_analysis import diagnose_clustering, hd_faces, quality_summary
+from imm_analysis.quality import hd_mask
+from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE
+from imm_analysis.synth import make_dataset
+
+GOOD = {"width": 100, "height": 100, "pitch": 0.0, "roll": 0.0, "yaw": 0.0, "face_quality": 0.9}
+
+
+def _faces(*changes: dict) -> pd.DataFrame:
+    return pd.DataFrame([{**GOOD, **c} for c in changes])
+
+
+def _verdicts(frame: pd.DataFrame, **kwargs) -> list:
+    out = hd_faces(frame, **kwargs)
+    return [None if ok else str(r) for ok, r in zip(out["is_hd"], out["hd_fail"], strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({}, None),
+        ({"width": 75}, "too_small"),
+        ({"width": 76}, None),
+        ({"height": 75}, "too_small"),
+        ({"height": 76}, None),
+        ({"pitch": 30.0}, "extreme_pose"),
+        ({"pitch": 29.99}, None),
+        ({"roll": -30.0}, "extreme_pose"),
+        ({"roll": -29.99}, None),
+        ({"yaw": 30.0}, "extreme_pose"),
+        ({"yaw": -29.99}, None),
+        ({"face_quality": 0.8}, "low_quality"),
+        ({"face_quality": 0.81}, None),
+        ({"width": np.nan}, "missing"),
+        ({"yaw": np.nan}, "missing"),
+        ({"face_quality": np.nan}, "missing"),
+        ({"width": 40, "yaw": 50.0, "face_quality": 0.1}, "too_small"),  # first failed criterion
+        ({"yaw": 50.0, "face_quality": 0.1}, "extreme_pose"),
+    ],
+)
+def test_hd_rule_strict_boundaries(change, expected):
+    assert _verdicts(_faces(change)) == [expected]
+
+
+def test_hd_thresholds_are_parameters_and_absent_columns_are_missing():
+    f = _faces({"width": 60}, {"yaw": 40.0}, {"face_quality": 0.6})
+    assert _verdicts(f) == ["too_small", "extreme_pose", "low_quality"]
+    assert _verdicts(f, min_size=59, max_pose=41, min_quality=0.59) == [None, None, None]
+    assert _verdicts(f, min_size=60, max_pose=40, min_quality=0.6) == ["too_small", "extreme_pose", "low_quality"]
+    assert _verdicts(f.drop(columns="roll")) == ["missing"] * 3
+    out = hd_faces(f)
+    assert out["is_hd"].dtype == bool and list(out["hd_fail"].cat.categories) == [
+        "missing",
+        "too_small",
+        "extreme_pose",
+        "low_quality",
+    ]
+    assert "is_hd" not in f.columns  # a copy
+
+
+@pytest.fixture(scope="module")
+def small() -> pd.DataFrame:
+    """Five faces in three files (one a video) of two clusters, values chosen for hand computation."""
+    return pd.DataFrame(
+        {
+            "file_id": ["a", "a", "b", "c", "c"],
+            "media_type": ["image", "image", "image", "video", "video"],
+            "figure_cluster_id": ["K1", "K1", "K2", "K2", "K2"],
+            "width": [100, 60, 80, 200, np.nan],
+            "height": [120, 90, 70, 150, 100],
+            "pitch": [0.0, 10.0, 5.0, 45.0, 0.0],
+            "roll": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "yaw": [-10.0, 0.0, 10.0, 20.0, 30.0],
+            "face_quality": [0.9, 0.95, 0.85, 0.99, 0.5],
+            "sharpness": [1.0, 0.5, 0.75, 0.25, np.nan],
+        }
+    )
+
+
+def test_quality_summary_whole_frame_by_hand(small):
+    s = quality_summary(small)
+    assert list(s.index) == ["all"]
+    row = s.iloc[0]
+    # face 0 HD; 1 too small (60); 2 too small (height 70); 3 extreme pitch; 4 missing width
+    assert (row["faces"], row["images"], row["videos"], row["hd_faces"]) == (5, 2, 1, 1)
+    assert row["hd_share"] == pytest.approx(0.2)
+    assert (row["fail_too_small"], row["fail_extreme_pose"], row["fail_low_quality"], row["fail_missing"]) == (
+        2,
+        1,
+        0,
+        1,
+    )
+    # face sizes min(w, h): 100, 60, 70, 150 (NaN ignored) -> p50 = 85, p25 = 67.5
+    assert row["face_size_p50"] == pytest.approx(85.0)
+    assert row["face_size_p25"] == pytest.approx(67.5)
+    # quality 0.5, 0.85, 0.9, 0.95, 0.99: p5 = 0.5 + 0.2 * 0.35 = 0.57
+    assert row["face_quality_p5"] == pytest.approx(0.57)
+    assert row["face_quality_p95"] == pytest.approx(0.95 + 0.8 * 0.04)
+    assert row["sharpness_p50"] == pytest.approx(0.625)
+    assert row["yaw_p75"] == pytest.approx(20.0) and row["pitch_p50"] == pytest.approx(5.0)
+    for m in ("face_quality", "sharpness", "face_size", "pitch", "roll", "yaw"):
+        assert [f"{m}_p{p}" for p in (5, 25, 50, 75, 95)] == [c for c in s.columns if c.startswith(m + "_p")]
+
+
+def test_quality_summary_by_group(small):
+    s = quality_summary(small, by="figure_cluster_id", percentiles=[50])
+    assert list(s.index) == ["K1", "K2"]
+    assert s.loc["K1", ["faces", "images", "videos", "hd_faces", "fail_too_small"]].tolist() == [2, 1, 0, 1, 1]
+    assert s.loc["K2", ["faces", "images", "videos", "hd_faces", "fail_missing"]].tolist() == [3, 1, 1, 0, 1]
+    assert s.loc["K2", "face_quality_p50"] == pytest.approx(0.85)
+    assert s.loc["K1", "roll_p50"] == pytest.approx(1.5)
+    assert s["faces"].dtype == np.int64
+    multi = quality_summary(small, by=["figure_cluster_id", "media_type"])
+    assert multi.loc[("K2", "video"), "faces"] == 2
+    with pytest.raises(KeyError, match="nope"):
+        quality_summary(small, by="nope")
+
+
+def test_quality_summary_thresholds_and_empty(small):
+    loose = quality_summary(small, min_size=50, max_pose=50, min_quality=0.1).iloc[0]
+    assert loose["hd_faces"] == 4 and loose["fail_missing"] == 1
+    empty = quality_summary(small.iloc[:0])
+    assert len(empty) == 0 and "face_quality_p50" in empty.columns
+
+
+def test_quality_summary_on_synthetic_data_matches_numpy():
+    ds = make_dataset(10, seed=2)
+    s = quality_summary(ds.figures).iloc[0]
+    q = ds.figures["face_quality"].to_numpy(dtype=float)
+    assert s["face_quality_p25"] == pytest.approx(np.nanpercentile(q, 25))
+    assert s["hd_faces"] == hd_mask(ds.figures)[0].sum()
+    assert (
+        s["faces"]
+        == s["hd_faces"] + s[["fail_missing", "fail_too_small", "fail_extreme_pose", "fail_low_quality"]].sum()
+    )
+
+
+# ----------------------------------------------------------------------------- diagnosis
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return make_dataset(30, seed=5)
+
+
+def _eligible_people(figures, labels):
+    is_hd = hd_mask(figures)[0]
+    frame = pd.DataFrame({"p": labels[is_hd], "f": figures["file_id"][is_hd].to_numpy()}).drop_duplicates()
+    return int((frame.groupby("p").size() >= 3).sum())
+
+
+def test_diagnosis_before_clustering(ds):
+    d = diagnose_clustering(ds.figures)
+    assert d.verdict == "not_run"
+    assert d.counts["unavailable"] == len(ds.figures) and d.counts["clusters"] == 0
+    assert d.counts["candidate_hd_faces"] == hd_mask(ds.figures)[0].sum()
+    assert "CreateFigureClusteringTask" in d.text and "not run" in d.headline
+    with_truth = diagnose_clustering(ds.figures, labels=ds.labels)
+    assert with_truth.counts["possible_clusters"] == _eligible_people(ds.figures, ds.labels)
+    assert f"about {with_truth.counts['possible_clusters']} new clusters" in with_truth.text
+    # embeddings at a sensible threshold find about the same groups
+    by_emb = diagnose_clustering(ds.figures, embeddings=ds.embeddings, threshold=0.5)
+    assert abs(by_emb.counts["possible_clusters"] - with_truth.counts["possible_clusters"]) <= 3
+
+
+def test_diagnosis_after_clustering(ds):
+    figs, clusters = ds.clustered()
+    d = diagnose_clustering(figs, labels=ds.labels)
+    assert d.verdict == "clustered"
+    assert d.counts["clusters"] == len(clusters)
+    assert d.counts["independent"] == (figs["figure_cluster_id"] == CLUSTER_INDEPENDENT).sum()
+    assert d.counts["possible_clusters"] == 0  # IMM's rule already made every possible cluster
+    assert f"{len(clusters)} clusters" in d.headline
+
+
+def _independent(n_files, quality=0.9, same_person=True):
+    f = _faces(*[{"face_quality": quality} for _ in range(n_files)])
+    f["file_id"] = [f"f{i}" for i in range(n_files)]
+    f["figure_cluster_id"] = CLUSTER_INDEPENDENT
+    labels = np.zeros(n_files, int) if same_person else np.arange(n_files)
+    return f, labels
+
+
+def test_diagnosis_verdicts():
+    f, _ = _independent(5, quality=0.7)
+    d = diagnose_clustering(f)
+    assert d.verdict == "no_hd_faces" and d.counts["fail_low_quality"] == 5
+    assert diagnose_clustering(f, min_quality=0.6).verdict != "no_hd_faces"  # HD rule as parameters
+
+    f, _ = _independent(2)
+    d = diagnose_clustering(f)
+    assert d.verdict == "too_few_images" and "only 2 distinct images" in d.text
+    same_file = _independent(4)[0].assign(file_id="one")
+    assert diagnose_clustering(same_file).verdict == "too_few_images"  # distinct images, not faces
+    assert diagnose_clustering(same_file, min_faces=1).verdict == "no_same_person"
+
+    f, strangers = _independent(6, same_person=False)
+    assert diagnose_clustering(f, labels=strangers).verdict == "no_same_person"
+
+    f, same = _independent(4)
+    f.loc[[0, 1], "figure_cluster_id"] = CLUSTER_UNAVAILABLE
+    d = diagnose_clustering(f, labels=same)
+    assert d.verdict == "could_form" and d.counts["possible_clusters"] == 1
+    assert "2 faces are figure-cluster-id-unavailable" in d.text
+
+    empty = diagnose_clustering(f.iloc[:0])
+    assert empty.verdict == "no_faces" and empty.counts["faces"] == 0
+
+
+def test_diagnosis_rendering_and_errors():
+    f, _ = _independent(3)
+    f.loc[0, "figure_cluster_id"] = "Cluster-<b>"
+    d = diagnose_clustering(f)
+    assert d.verdict == "clustered"
+    assert str(d).startswith("Clustering diagnosis: clustered") and d.text.count("\n- ") == len(d.findings) - 1
+    assert d._repr_markdown_().startswith("**Clustering diagnosis")
+    assert "<li>" in d._repr_html_()
+    with pytest.raises(TypeError, match="min_sise"):
+        diagnose_clustering(f, min_sise=10)
+    with pytest.raises(ValueError, match="embeddings"):
+        diagnose_clustering(f, embeddings=np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="labels"):
+        diagnose_clustering(f, labels=[1])
+
+
+# ----------------------------------------------------------------------------- plot
+
+
+def test_plot_quality_distributions_draws_thresholds(ds):
+    from matplotlib.figure import Figure
+
+    from imm_analysis.viz.quality_plots import plot_quality_distributions
+
+    fig = plot_quality_distributions(ds.figures, min_size=80, max_pose=25, min_quality=0.7)
+    assert isinstance(fig, Figure) and len(fig.axes) == 6
+    lines = [sorted(float(ln.get_xdata()[0]) for ln in ax.lines) for ax in fig.axes]
+    assert lines == [[0.7], [], [80.0], [-25.0, 25.0], [-25.0, 25.0], [-25.0, 25.0]]
+    n_hd = int(hd_mask(ds.figures, min_size=80, max_pose=25, min_quality=0.7)[0].sum())
+    assert f"{n_hd:,} high-definition" in fig._suptitle.get_text()
+    # stacked bars hold every face with a value
+    heights = sum(p.get_height() for p in fig.axes[0].patches)
+    assert heights == ds.figures["face_quality"].notna().sum()
