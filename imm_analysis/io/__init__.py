@@ -1,1 +1,35 @@
-"""io layer of imm_analysis."""
+"""Input and output: IMM JSON responses (:mod:`imm_analysis.io.imm_json`) and media files.
+
+The IMM JSON names are loaded lazily (``from imm_analysis.io import load_figures``), so
+importing another ``imm_analysis.io`` module does not import the JSON readers.
+
+* :mod:`~imm_analysis.io.imm_json`: ``load_clusters``, ``load_files``, ``load_figures``,
+  ``to_imm_clusters``, ``to_imm_files`` (the public API)
+* :mod:`~imm_analysis.io.sources`: paths, directories, globs, strings, file objects -> JSON documents
+* :mod:`~imm_analysis.io.records`: IMM response shapes -> pages of records
+* :mod:`~imm_analysis.io.tables`, :mod:`~imm_analysis.io.columns`: records -> typed columns
+* :mod:`~imm_analysis.io.fast_jsonl`: pyarrow fast path for JSON Lines SimpleQuery exports
+* :mod:`~imm_analysis.io.errors`: ``IMMFormatError``, ``IMMLoadWarning``
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "load_clusters": "imm_analysis.io.imm_json",
+    "load_files": "imm_analysis.io.imm_json",
+    "load_figures": "imm_analysis.io.imm_json",
+    "to_imm_clusters": "imm_analysis.io.imm_json",
+    "to_imm_files": "imm_analysis.io.imm_json",
+    "IMMFormatError": "imm_analysis.io.errors",
+    "IMMLoadWarning": "imm_analysis.io.errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'imm_analysis.io' has no attribute {name!r}")
