@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -105,6 +106,7 @@ FILE_SPEC: tuple[tuple[str, str, str | None], ...] = (
     ("owner_id", STRING, "OwnerId"),
     ("custom_id", STRING, "CustomId"),
     ("custom_labels", OBJECT, "CustomLabels"),
+    ("object_type", STRING, "ObjectType"),
     ("extra", OBJECT, None),
 )
 
@@ -147,13 +149,13 @@ FIGURE_SPEC: tuple[tuple[str, str, str | None], ...] = (
     ("mouth", CATEGORY, "Mouth"),
     ("mouth_confidence", FLOAT, "MouthConfidence"),
     ("attractive", FLOAT, "Attractive"),
+    ("timestamp", FLOAT, "Timestamp"),  # seconds from the start of a video; NaN for images
     ("extra", OBJECT, None),
 )
 
 #: Columns some producers add to figures frames (local pipeline, video faces).
 FIGURE_OPTIONAL_COLUMNS: dict[str, str] = {
     "det_score": FLOAT,
-    "timestamp": FLOAT,  # seconds from the start of a video
     "frame_index": INT,
 }
 
@@ -208,6 +210,21 @@ def _cast(series: pd.Series, dtype: str) -> pd.Series:
     return series.astype(dtype)
 
 
+def _null_column(dtype: str, index: pd.Index) -> pd.Series:
+    """An all-missing column of ``dtype``, built without a Python object per row."""
+    n = len(index)
+    if dtype == OBJECT:
+        return pd.Series(np.full(n, None, dtype=object), index=index)
+    if dtype == CATEGORY:
+        cats = pd.Index([], dtype=STRING)
+        return pd.Series(pd.Categorical.from_codes(np.full(n, -1, dtype=np.int8), categories=cats), index=index)
+    if dtype == FLOAT:
+        return pd.Series(np.full(n, np.nan), index=index)
+    if dtype == TIME:
+        return pd.Series(np.full(n, np.datetime64("NaT", "ns")), index=index).dt.tz_localize("UTC")
+    return pd.Series(pd.NA, index=index, dtype=dtype)
+
+
 def empty_frame(kind: str, extra_columns: Iterable[str] = ()) -> pd.DataFrame:
     """An empty frame of ``kind`` (``"clusters"``, ``"files"`` or ``"figures"``) with every column and dtype."""
     cols = dict(_columns(kind))
@@ -228,10 +245,8 @@ def coerce_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     for c, d in cols.items():
         if c in frame.columns:
             out[c] = _cast(frame[c], d)
-        elif d == OBJECT:
-            out[c] = pd.Series([None] * n, index=frame.index, dtype=object)
         else:
-            out[c] = pd.Series([None] * n, index=frame.index, dtype=object).pipe(_cast, d) if n else pd.Series([], dtype=d)
+            out[c] = _null_column(d, frame.index)
     for c in frame.columns:
         if c not in cols:
             d = FIGURE_OPTIONAL_COLUMNS.get(c) if kind == "figures" else None

@@ -295,7 +295,9 @@ def test_unknown_fields_are_kept_in_extra():
     c = cluster(1, Mystery=[1, 2], Nothing=None)
     f = file(1, [face(1, Smile=0.9, HeadPose={"Pitch": 1.0, "Tilt": 2.0})], Labels=[{"LabelName": "chair"}])
     assert load_clusters(c)["extra"].iloc[0] == {"Mystery": [1, 2]}  # null members carry nothing: left out
-    assert load_files(f)["extra"].iloc[0] == {"ObjectType": "file", "Labels": [{"LabelName": "chair"}]}
+    files = load_files(f)
+    assert files["extra"].iloc[0] == {"Labels": [{"LabelName": "chair"}]}
+    assert files["object_type"].iloc[0] == "file"  # a modelled field, not an extra
     g = load_figures(f).iloc[0]
     assert g["extra"] == {"Smile": 0.9, "HeadPose": {"Tilt": 2.0}}
     assert g["pitch"] == 1.0 and np.isnan(g["roll"])

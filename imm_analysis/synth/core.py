@@ -751,18 +751,11 @@ def _cover_files(clusters, cover_figures, files, figures) -> dict[str, dict]:
 
 
 def _files_response(files: pd.DataFrame, figures: pd.DataFrame) -> dict:
-    """``to_imm_files`` with +08:00 times and the ``Timestamp`` of video faces."""
+    """``to_imm_files`` with +08:00 times, as IMM writes them."""
     from imm_analysis.io.imm_json import to_imm_files
 
     page = to_imm_files(files, figures)
     _localise(page["Files"], files, _FILE_TIMES)
-    if "timestamp" in figures.columns:
-        ts = figures["timestamp"].to_numpy(dtype=float, na_value=np.nan)
-        offsets = {f: float(t) for f, t in zip(figures["figure_id"].tolist(), ts, strict=True) if t == t}
-        for doc in page["Files"] if offsets else ():
-            for fig in doc.get("Figures", ()):
-                if fig.get("FigureId") in offsets:
-                    fig["Timestamp"] = offsets[fig["FigureId"]]
     return page
 
 

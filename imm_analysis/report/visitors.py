@@ -1,0 +1,485 @@
+"""Retail visitor report: unique, new and returning visitors from face clusters.
+
+:func:`visitor_report` turns a figures frame (IMM's, or the local pipeline's after
+:func:`imm_analysis.cluster_faces`) into the traffic tables store people-counting products give,
+held by a :class:`VisitorReport` that renders itself to HTML, CSV and Parquet.
+The computations live in :mod:`imm_analysis.report.tables`, the plots in
+:mod:`imm_analysis.report.plots` and the HTML in :mod:`imm_analysis.report.html`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from imm_analysis.quality import hd_mask
+from imm_analysis.report import tables as T
+from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, cluster_state
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = ["VisitorReport", "visitor_report"]
+
+TABLES = ("visits", "daily", "hourly", "visitors", "staff", "quality")
+
+
+class VisitorReport:
+    """The result of :func:`visitor_report`: traffic tables, the parameters used and renderers.
+
+    Attributes
+    ----------
+    visits : DataFrame
+        One row per visit: ``visitor_id, location, start, end, dwell, detections, date``
+        (times in the report's time zone; ``date`` is the local date of ``start``).
+    daily : DataFrame
+        Per date and location: ``date, location, unique_visitors, new_visitors,
+        returning_visitors, visits, detections, median_dwell``, plus ``independent_faces`` and
+        ``unique_visitors_upper`` (each independent face counted as one more visitor).
+    hourly : DataFrame
+        7 x 24 rows of hour-by-weekday data (``arrivals_per_day`` is the heatmap value).
+    visitors : DataFrame
+        Per visitor: ``visitor_id, name, first_seen, last_seen, visits, days, detections,
+        n_locations, locations, age, gender, is_staff``.
+    staff : DataFrame
+        Visitors the staff rule flagged (excluded from the other tables when ``exclude_staff``),
+        with ``reason``.
+    quality : DataFrame
+        ``metric, value, description``: high-definition share, independent and unavailable
+        faces, faces without a usable time, lower/upper visitor counts, detections per visitor.
+    parameters : dict
+        Everything the report was built with.
+    summary : dict
+        Headline numbers (period, unique visitors lower/upper, visits, ...).
+    """
+
+    def __init__(
+        self, *, visits: pd.DataFrame, daily: pd.DataFrame, hourly: pd.DataFrame, visitors: pd.DataFrame,
+        staff: pd.DataFrame, quality: pd.DataFrame, parameters: dict[str, Any], summary: dict[str, Any],
+    ) -> None:
+        self.visits = visits
+        self.daily = daily
+        self.hourly = hourly
+        self.visitors = visitors
+        self.staff = staff
+        self.quality = quality
+        self.parameters = parameters
+        self.summary = summary
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (
+            f"VisitorReport({s['period']}, {s['locations']} location(s), unique visitors {s['unique_visitors']}"
+            f"-{s['unique_visitors_upper']}, {s['visits']} visits, {s['staff_excluded']} staff excluded)"
+        )
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The six tables by name."""
+        return {name: getattr(self, name) for name in TABLES}
+
+    # ---- plots (delegating to report.plots; each returns a matplotlib Figure) ----
+    def plot_daily(self) -> Figure:
+        """New and returning visitors per day (all locations), with the upper bound as a line."""
+        from imm_analysis.report.plots import plot_daily
+
+        return plot_daily(self.daily)
+
+    def plot_hourly(self) -> Figure:
+        """Heatmap of mean arrivals per hour and weekday."""
+        from imm_analysis.report.plots import plot_hourly
+
+        return plot_hourly(self.hourly, tz=self.parameters["tz"])
+
+    def plot_locations(self) -> Figure:
+        """Unique visitors and visits per location over the period."""
+        from imm_analysis.report.plots import plot_locations
+
+        return plot_locations(self.daily)
+
+    def plot_dwell(self) -> Figure:
+        """Distribution of visit dwell times."""
+        from imm_analysis.report.plots import plot_dwell
+
+        return plot_dwell(self.visits)
+
+    # ---- outputs ----
+    def to_html(self, path: str | Path) -> Path:
+        """Write one self-contained HTML file (embedded PNG plots, tables, parameters, methodology).
+
+        Every user-supplied string (file names, cluster names, labels) is HTML-escaped.
+        Returns the path written.
+        """
+        from imm_analysis.report.html import render_html
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_html(self), encoding="utf-8")
+        return path
+
+    def to_csv(self, directory: str | Path) -> dict[str, Path]:
+        """Write each table as ``<name>.csv`` (and ``parameters.json``) in ``directory``."""
+        return self._write(directory, "csv")
+
+    def to_parquet(self, directory: str | Path) -> dict[str, Path]:
+        """Write each table as ``<name>.parquet`` (and ``parameters.json``) in ``directory``."""
+        return self._write(directory, "parquet")
+
+    def _write(self, directory: str | Path, fmt: str) -> dict[str, Path]:
+        import json
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        out: dict[str, Path] = {}
+        for name, frame in self.tables().items():
+            p = d / f"{name}.{fmt}"
+            if fmt == "csv":
+                _csv_ready(frame).to_csv(p, index=False)
+            else:
+                frame.to_parquet(p, index=False)
+            out[name] = p
+        p = d / "parameters.json"
+        p.write_text(json.dumps({"parameters": self.parameters, "summary": self.summary}, indent=2, default=str))
+        out["parameters"] = p
+        return out
+
+    def _repr_html_(self) -> str:
+        from imm_analysis.report.html import render_notebook
+
+        return render_notebook(self)
+
+
+def _fmt_td(td: pd.Timedelta) -> str:
+    """``H:MM:SS`` (``1:05:00``); days become hours."""
+    secs = int(round(pd.Timedelta(td).total_seconds()))
+    return f"{secs // 3600:d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
+
+
+def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Durations as ``H:MM:SS`` text (``pd.to_timedelta`` reads them back); the rest unchanged."""
+    out = frame.copy()
+    for c in out.columns:
+        if pd.api.types.is_timedelta64_dtype(out[c]):
+            out[c] = [_fmt_td(x) if pd.notna(x) else "" for x in out[c]]
+    return out
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _location_lists(visits: pd.DataFrame, names: np.ndarray, visitors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per visitor code in ``visitors``: the sorted location names joined by ", ", and their number."""
+    key = np.unique(visits["visitor"].to_numpy() * len(names) + visits["loc"].to_numpy())
+    v, loc = np.divmod(key, len(names))
+    starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]]) if len(v) else np.zeros(0, np.int64)
+    count = np.diff(np.r_[starts, len(v)])
+    text = names[loc[starts]].copy()
+    for i in np.flatnonzero(count > 1).tolist():  # only visitors seen at several locations need a join
+        text[i] = ", ".join(names[loc[starts[i] : starts[i] + count[i]]])
+    pos = pd.Index(v[starts]).get_indexer(visitors)
+    found = pos >= 0
+    return np.where(found, text[np.maximum(pos, 0)], ""), np.where(found, count[np.maximum(pos, 0)], 0)
+
+
+def _to_local(ns: np.ndarray, tz: str) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(ns, np.int64).view("datetime64[ns]")).tz_localize("UTC").tz_convert(tz)
+
+
+def _visitor_attributes(
+    figs: pd.DataFrame, use: np.ndarray, vis_codes: np.ndarray, n_vis: int, ids: np.ndarray, clusters: pd.DataFrame | None
+) -> pd.DataFrame:
+    """name, age and gender per visitor code: from the clusters frame where given, else from the faces."""
+    out = pd.DataFrame(index=pd.RangeIndex(n_vis))
+    out["name"] = pd.array([None] * n_vis, dtype="string")
+    out["age"] = np.nan
+    out["gender"] = pd.array([None] * n_vis, dtype="string")
+    if "age" in figs.columns:
+        age = pd.to_numeric(figs["age"], errors="coerce").to_numpy("float64", na_value=np.nan)[use]
+        out["age"] = pd.Series(age).groupby(vis_codes).median().reindex(out.index).to_numpy()
+    if "gender" in figs.columns:
+        g = pd.DataFrame({"v": vis_codes, "g": figs["gender"].astype("string").to_numpy(object, na_value=None)[use]})
+        g = g.dropna()
+        if len(g):
+            top = g.groupby(["v", "g"]).size().sort_values(ascending=False, kind="stable").reset_index()
+            top = top.drop_duplicates("v").set_index("v")["g"]
+            out["gender"] = pd.array(top.reindex(out.index).to_numpy(object), dtype="string")
+    if clusters is not None and "cluster_id" in clusters.columns and len(clusters):
+        c = clusters.drop_duplicates("cluster_id").set_index(clusters.drop_duplicates("cluster_id")["cluster_id"].astype("string"))
+        pos = c.index.get_indexer(pd.Index(ids, dtype="string"))
+        found = pos >= 0
+        for col, dst in (("name", "name"), ("gender", "gender"), ("average_age", "age")):
+            if col not in c.columns:
+                continue
+            vals = pd.Series(c[col].to_numpy(object, na_value=None) if col != "average_age" else c[col].to_numpy("float64", na_value=np.nan))
+            take = vals.iloc[np.maximum(pos, 0)].to_numpy()
+            keep = found & pd.notna(take)
+            cur = out[dst].to_numpy(object if dst != "age" else "float64")
+            cur = np.where(keep, take, cur)
+            out[dst] = pd.array(cur, dtype="string") if dst != "age" else cur.astype("float64")
+    return out
+
+
+def visitor_report(
+    figures: pd.DataFrame,
+    *,
+    files: pd.DataFrame | None = None,
+    clusters: pd.DataFrame | None = None,
+    tz: str = "UTC",
+    session_gap: str | pd.Timedelta = "30min",
+    location: str | None = None,
+    time_source: str | Sequence[str] | None = None,
+    exclude_staff: bool = True,
+    staff_rule: dict | Callable[[pd.DataFrame], np.ndarray] | None = None,
+    returning_scope: str = "location",
+    hd_rule: dict | None = None,
+    title: str = "Visitor report",
+) -> VisitorReport:
+    """Count unique, new and returning visitors from clustered faces.
+
+    Parameters
+    ----------
+    figures : DataFrame
+        Figures frame (``load_figures``, or ``cluster_faces(...)[0]``). Needs
+        ``figure_cluster_id`` (or ``cluster_state``) and a time (see ``time_source``).
+    files : DataFrame, optional
+        Files frame (``load_files``), joined on ``file_id`` for ``file_create_time`` and
+        ``custom_labels``.
+    clusters : DataFrame, optional
+        Clusters frame (``load_clusters``): names, gender and average age of the visitors.
+    tz : str, default="UTC"
+        Time zone of the report (dates, hours, weekdays). IMM times such as ``+08:00`` are
+        stored in UTC and converted here.
+    session_gap : str or Timedelta, default="30min"
+        Sightings of a visitor at one location belong to the same visit while consecutive
+        sightings are at most this far apart.
+    location : str, optional
+        ``None``: everything is one location. A column name (of figures or files), a regular
+        expression with one group applied to ``uri`` (``r"oss://[^/]+/([^/]+)/"``), or
+        ``"custom_labels:KEY"``. Faces the pattern does not match go to ``"(unknown)"``.
+    time_source : str or sequence of str, optional
+        See :func:`imm_analysis.report.tables.resolve_times`: ``None`` uses ``produce_time``,
+        else ``file_create_time``; a regex with one group adds a time parsed from ``uri`` as the
+        last fallback. Video faces add their ``timestamp`` offset.
+    exclude_staff : bool, default=True
+        Remove the visitors the staff rule flags from every table except ``.staff``.
+    staff_rule : dict or callable, optional
+        See :func:`imm_analysis.report.tables.staff_mask`; default: present on more than half
+        of the days (and at least 3), or a median of at least 4 hours a day.
+    returning_scope : {"location", "any"}, default="location"
+        A visitor is returning at a location on a date when seen on an earlier date at that
+        location (or anywhere with ``"any"``).
+    hd_rule : dict, optional
+        Keyword arguments of :func:`imm_analysis.quality.hd_mask` for the high-definition share.
+    title : str, default="Visitor report"
+
+    Returns
+    -------
+    VisitorReport
+
+    Notes
+    -----
+    Visitor = cluster. Independent faces are left out of the tables (the lower bound) and
+    counted as one visitor each in ``unique_visitors_upper`` (the upper bound); unavailable
+    faces (not yet clustered) are only counted in ``.quality``. Sessionisation is one sort and
+    a few vectorised passes: O(n log n) time and O(n) memory for n faces.
+
+    Examples
+    --------
+    >>> from imm_analysis.synth import make_visits
+    >>> s = make_visits(30, stores=2, days=3, staff_per_store=0, seed=2)
+    >>> r = visitor_report(s.figures, files=s.files, tz=s.tz, location=s.location_pattern,
+    ...                    time_source=s.time_pattern)
+    >>> len(r.visits) == len(s.visits)
+    True
+    """
+    tz = T.check_tz(tz)
+    gap = T.check_gap(session_gap)
+    if not isinstance(figures, pd.DataFrame):
+        raise TypeError(f"figures must be a DataFrame (load_figures(...)), got {type(figures).__name__}")
+    if "figure_cluster_id" not in figures.columns and "cluster_state" not in figures.columns:
+        raise ValueError("figures has no figure_cluster_id column: run clustering (cluster_faces) or load IMM results")
+    if files is not None and not isinstance(files, pd.DataFrame):
+        raise TypeError(f"files must be a DataFrame (load_files(...)), got {type(files).__name__}")
+    if returning_scope not in ("location", "any"):
+        raise ValueError(f"returning_scope must be 'location' or 'any', got {returning_scope!r}")
+
+    figs = figures.reset_index(drop=True)
+    n_input = len(figs)
+    n_dup = 0
+    if "figure_id" in figs.columns and n_input:
+        ids = figs["figure_id"]
+        dup = (ids.notna() & ids.duplicated()).to_numpy(bool)
+        n_dup = int(dup.sum())
+        if n_dup:
+            figs = figs[~dup].reset_index(drop=True)
+    n = len(figs)
+
+    if "figure_cluster_id" in figs.columns:
+        state = cluster_state(figs["figure_cluster_id"])
+        cid = figs["figure_cluster_id"].astype("string").to_numpy(object, na_value=None)
+    else:
+        state = figs["cluster_state"].astype("category")
+        cid = np.full(n, None, dtype=object)
+    state_arr = state.astype("string").to_numpy(object, na_value="unavailable")
+    clustered = state_arr == "clustered"
+    independent = state_arr == "independent"
+    unavailable = ~(clustered | independent)
+
+    lookup = T.FileLookup(figs, files)
+    times, source, source_labels = T.resolve_times(figs, files, time_source=time_source, tz=tz, lookup=lookup)
+    has_time = times != T.NAT
+    loc, loc_names, loc_kind = T.resolve_locations(figs, files, location, lookup=lookup)
+    no_loc = loc < 0
+    loc = np.where(no_loc, len(loc_names), loc)
+    all_names = [*loc_names, "(unknown)"]
+
+    # sessionise clustered faces with a usable time
+    use = clustered & has_time
+    vis_codes, vis_ids = _codes(cid[use])
+    n_vis = len(vis_ids)
+    t_use, l_use = times[use], loc[use]
+    order, first, last = T.sessionize(vis_codes, l_use, t_use, int(gap.value))
+    t_sorted = t_use[order]
+    start_ns, end_ns = t_sorted[first], t_sorted[last]
+    v_first, l_first = vis_codes[order][first], l_use[order][first]
+    day, hour, weekday = T.local_parts(start_ns, tz)
+    visits_c = pd.DataFrame(
+        {
+            "visitor": v_first, "loc": l_first, "start_ns": start_ns, "end_ns": end_ns,
+            "dwell_ns": end_ns - start_ns, "detections": (last - first + 1).astype(np.int64),
+            "day": day, "hour": hour, "weekday": weekday,
+        }
+    )
+    s_day, s_hour, s_weekday = T.local_parts(t_use, tz)
+    all_days = np.unique(T.local_parts(times[has_time], tz)[0]) if has_time.any() else np.zeros(0, np.int64)
+    n_days = len(all_days)
+
+    # staff
+    summary = T.visitor_summary(visits_c)
+    staff_flag, reasons = T.staff_mask(summary, n_days, staff_rule)
+    staff_by_code = np.zeros(n_vis, dtype=bool)
+    staff_by_code[summary.index.to_numpy()] = staff_flag
+    reason_by_code = np.full(n_vis, "", dtype=object)
+    reason_by_code[summary.index.to_numpy()] = reasons
+    keep_visit = ~staff_by_code[visits_c["visitor"].to_numpy()] if exclude_staff else np.ones(len(visits_c), bool)
+    kept = visits_c[keep_visit]
+    keep_sight = ~staff_by_code[vis_codes] if exclude_staff else np.ones(len(vis_codes), bool)
+    sightings = pd.DataFrame(
+        {"visitor": vis_codes[keep_sight], "day": s_day[keep_sight], "hour": s_hour[keep_sight],
+         "weekday": s_weekday[keep_sight]}
+    )
+
+    ind_rows = independent & has_time
+    ind_frame = pd.DataFrame({"loc": loc[ind_rows], "day": T.local_parts(times[ind_rows], tz)[0]})
+    daily = T.daily_table(kept, loc_names, returning_scope=returning_scope, independent=ind_frame)
+    hourly = T.hourly_table(kept, sightings)
+
+    # per-visitor tables
+    attrs = _visitor_attributes(figs, use, vis_codes, n_vis, vis_ids, clusters)
+    names_arr = np.array(all_names, dtype=object)
+    per = summary.join(attrs, how="left")
+    per["locations"], per["n_locations"] = _location_lists(visits_c, names_arr, per.index.to_numpy())
+    per["is_staff"] = staff_by_code[per.index.to_numpy()]
+    per["reason"] = reason_by_code[per.index.to_numpy()]
+    per["visitor_id"] = pd.array(vis_ids[per.index.to_numpy()], dtype="string")
+    per["first_seen"] = _to_local(per["first_ns"].to_numpy(), tz)
+    per["last_seen"] = _to_local(per["last_ns"].to_numpy(), tz)
+    per = per.sort_values(["visits", "detections", "visitor_id"], ascending=[False, False, True], kind="stable")
+    cols = ["visitor_id", "name", "first_seen", "last_seen", "visits", "days", "detections", "n_locations",
+            "locations", "age", "gender", "is_staff"]
+    staff_cols = ["visitor_id", "name", "days", "median_daily_hours", "visits", "detections", "locations", "reason"]
+    staff_tab = per.loc[per["is_staff"], staff_cols].reset_index(drop=True)
+    staff_tab.insert(3, "share_of_days", staff_tab["days"] / max(n_days, 1))
+    visitors_tab = per.loc[~per["is_staff"] if exclude_staff else slice(None), cols].reset_index(drop=True)
+
+    visits_tab = pd.DataFrame(
+        {
+            "visitor_id": pd.array(vis_ids[kept["visitor"].to_numpy()], dtype="string"),
+            "location": pd.array(names_arr[kept["loc"].to_numpy()], dtype="string"),
+            "start": _to_local(kept["start_ns"].to_numpy(), tz),
+            "end": _to_local(kept["end_ns"].to_numpy(), tz),
+            "dwell": pd.to_timedelta(kept["dwell_ns"].to_numpy(), unit="ns"),
+            "detections": kept["detections"].to_numpy(),
+            "date": T.day_to_date(kept["day"].to_numpy()),
+        }
+    )
+    visits_tab = visits_tab.sort_values(["start", "visitor_id", "location"], kind="stable", ignore_index=True)
+
+    # quality
+    hd, hd_reason = hd_mask(figs, **(hd_rule or {}))
+    hd_known = hd_reason != 0  # 0 = "missing"
+    n_lower = int((~staff_by_code).sum()) if exclude_staff else n_vis
+    n_ind_time = int(ind_rows.sum())
+    n_upper = n_lower + n_ind_time
+    det_kept = int(kept["detections"].sum())
+    n_staff = int(staff_by_code.sum())
+    staff_det = int(visits_c.loc[staff_by_code[visits_c["visitor"].to_numpy()], "detections"].sum())
+    rows = [
+        ("faces", n_input, "face rows given"),
+        ("duplicate_faces_dropped", n_dup, "rows whose figure_id repeats an earlier row (e.g. per-cluster SimpleQuery exports)"),
+        ("clustered_faces", int(clustered.sum()), "faces in a cluster (a visitor)"),
+        ("independent_faces", int(independent.sum()), f"faces IMM left out of every cluster ({CLUSTER_INDEPENDENT})"),
+        ("unavailable_faces", int(unavailable.sum()), f"faces not yet clustered ({CLUSTER_UNAVAILABLE}); in no count"),
+        ("hd_faces", int(hd.sum()), "faces meeting IMM's high-definition rule (size > 75 px, |pose| < 30, quality > 0.8)"),
+        ("hd_share", float(hd.sum() / hd_known.sum()) if hd_known.any() else np.nan,
+         "high-definition faces / faces with size, pose and quality known"),
+        ("faces_without_time", int((~has_time).sum()), "faces with no usable time (left out)"),
+        *[(f"time_from_{lab}", int((source == k).sum()), f"faces whose time came from {lab}")
+          for k, lab in enumerate(source_labels)],
+        ("faces_without_location", int((no_loc & has_time).sum()), "faces with a time but no location (reported as '(unknown)')"),
+        ("staff_visitors", n_staff, "visitors the staff rule flagged" + (" (excluded)" if exclude_staff else " (kept)")),
+        ("staff_detections", staff_det, "detections of those visitors"),
+        ("unique_visitors_lower", n_lower, "clusters seen (lower bound: independent faces not counted)"),
+        ("unique_visitors_upper", n_upper, "lower bound + each independent face with a time as one visitor"),
+        ("visits", len(kept), f"visits (sightings at one location with gaps <= {_fmt_td(gap)})"),
+        ("detections", det_kept, "clustered face detections in those visits"),
+        ("detections_per_visitor", det_kept / n_lower if n_lower else np.nan,
+         "detections per unique visitor: the deduplication factor"),
+    ]
+    quality = pd.DataFrame(rows, columns=["metric", "value", "description"])
+    quality["value"] = quality["value"].astype("float64")
+    quality["metric"] = quality["metric"].astype("string")
+    quality["description"] = quality["description"].astype("string")
+
+    first_day, last_day = (all_days.min(), all_days.max()) if n_days else (None, None)
+    period = (
+        f"{T.day_to_date(np.array([first_day]))[0]} to {T.day_to_date(np.array([last_day]))[0]}" if n_days else "no dated faces"
+    )
+    parameters = {
+        "title": title,
+        "tz": tz,
+        "session_gap": _fmt_td(gap),
+        "location": location,
+        "location_kind": loc_kind,
+        "time_source": time_source if time_source is None or isinstance(time_source, str) else list(time_source),
+        "time_sources_used": source_labels,
+        "exclude_staff": exclude_staff,
+        "staff_rule": "custom callable" if callable(staff_rule) else {**T.DEFAULT_STAFF_RULE, **(staff_rule or {})},
+        "returning_scope": returning_scope,
+        "hd_rule": hd_rule or {},
+    }
+    returning_any = int((per.loc[~per["is_staff"] if exclude_staff else slice(None), "days"] > 1).sum())
+    summary_d = {
+        "period": period,
+        "days": n_days,
+        "locations": len(loc_names),
+        "location_names": loc_names,
+        "faces": n_input,
+        "unique_visitors": n_lower,
+        "unique_visitors_upper": n_upper,
+        "visits": len(kept),
+        "visitors_on_several_days": returning_any,
+        "detections_per_visitor": round(det_kept / n_lower, 2) if n_lower else None,
+        "staff_excluded": n_staff if exclude_staff else 0,
+        "staff_flagged": n_staff,
+        "median_dwell": _fmt_td(pd.Timedelta(int(np.median(kept["dwell_ns"])), unit="ns")) if len(kept) else None,
+    }
+    return VisitorReport(
+        visits=visits_tab, daily=daily, hourly=hourly, visitors=visitors_tab, staff=staff_tab, quality=quality,
+        parameters=parameters, summary=summary_d,
+    )

@@ -1,0 +1,286 @@
+"""Retail visitor report (imm_analysis.report): exact on synthetic visits, hand-computed edge cases, outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imm_analysis import VisitorReport, visitor_report
+from imm_analysis.report.tables import sessionize
+from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, coerce_frame
+from imm_analysis.synth import make_visits
+
+COUNTS = ["unique_visitors", "new_visitors", "returning_visitors", "visits", "detections"]
+
+
+@pytest.fixture(scope="module")
+def sched():
+    # video visits, files without produce_time, files whose time is only in the URI
+    return make_visits(150, stores=3, days=7, staff_per_store=1, video_share=0.2, no_produce_time_share=0.1,
+                       uri_time_only_share=0.1, seed=11)
+
+
+@pytest.fixture(scope="module")
+def report(sched):
+    return visitor_report(sched.figures, files=sched.files, clusters=sched.clusters, tz=sched.tz,
+                          location=sched.location_pattern, time_source=sched.time_pattern)
+
+
+def _visit_keys(frame: pd.DataFrame) -> set:
+    return set(zip(frame["visitor_id"].astype(str), frame["location"].astype(str),
+                   frame["start"].dt.tz_convert("UTC"), frame["end"].dt.tz_convert("UTC"),
+                   frame["detections"].astype(int), strict=True))
+
+
+# ------------------------------------------------------------------ exactness on known visits
+
+
+def test_reproduces_true_visits_exactly(sched, report):
+    true = sched.visits[~sched.visits["is_staff"]]
+    assert isinstance(report, VisitorReport)
+    assert len(report.visits) == len(true)
+    assert _visit_keys(report.visits) == _visit_keys(true)
+    got = report.visits.set_index(["visitor_id", "start"])["dwell"].sort_index()
+    want = true.assign(start=true["start"].dt.tz_convert(sched.tz)).set_index(["visitor_id", "start"])["dwell"]
+    assert (got.to_numpy() == want.sort_index().to_numpy()).all()
+    assert set(report.visitors["visitor_id"]) == set(true["visitor_id"])
+    assert report.summary["unique_visitors"] == true["visitor_id"].nunique()
+
+
+@pytest.mark.parametrize("scope", ["location", "any"])
+def test_daily_new_and_returning_match_truth(sched, scope):
+    r = visitor_report(sched.figures, files=sched.files, tz=sched.tz, location=sched.location_pattern,
+                       time_source=sched.time_pattern, returning_scope=scope)
+    truth = sched.true_daily(returning_scope=scope)
+    got = r.daily[["date", "location", *COUNTS]].astype({"location": str})
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), truth.astype({"location": str}), check_dtype=False)
+    assert (r.daily["new_visitors"] + r.daily["returning_visitors"] == r.daily["unique_visitors"]).all()
+    assert r.daily["returning_visitors"].sum() > 0
+
+
+def test_staff_found_and_excluded(sched, report):
+    assert set(report.staff["visitor_id"]) == set(sched.staff_ids)
+    assert report.staff["reason"].str.len().gt(0).all()
+    assert not set(report.visits["visitor_id"]) & set(sched.staff_ids)
+    assert report.staff["name"].str.startswith("staff").all()  # names come from the clusters frame
+    kept = visitor_report(sched.figures, files=sched.files, tz=sched.tz, location=sched.location_pattern,
+                          time_source=sched.time_pattern, exclude_staff=False)
+    assert len(kept.visits) == len(sched.visits)
+    assert kept.visitors.loc[kept.visitors["is_staff"], "visitor_id"].tolist().__len__() == len(sched.staff_ids)
+    none = visitor_report(sched.figures, files=sched.files, tz=sched.tz, time_source=sched.time_pattern,
+                          staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    assert none.staff.empty
+    custom = visitor_report(sched.figures, files=sched.files, tz=sched.tz, time_source=sched.time_pattern,
+                            staff_rule=lambda s: s["detections"].to_numpy() >= s["detections"].max())
+    assert len(custom.staff) >= 1
+
+
+def test_location_forms_agree(sched, report):
+    by_label = visitor_report(sched.figures, files=sched.files, tz=sched.tz, location="custom_labels:store",
+                              time_source=sched.time_pattern)
+    pd.testing.assert_frame_equal(by_label.daily, report.daily)
+    figs = sched.figures.assign(store=sched.figures["uri"].str.extract(sched.location_pattern, expand=False))
+    by_col = visitor_report(figs, files=sched.files, tz=sched.tz, location="store", time_source=sched.time_pattern)
+    pd.testing.assert_frame_equal(by_col.daily, report.daily)
+    one = visitor_report(sched.figures, files=sched.files, tz=sched.tz, time_source=sched.time_pattern)
+    assert set(one.daily["location"]) == {"all"}
+    assert one.summary["unique_visitors"] == report.summary["unique_visitors"]
+
+
+def test_time_fallbacks_and_quality(sched, report):
+    uri_only = sched.files["produce_time"].isna() & sched.files["file_create_time"].isna()
+    n_uri_faces = int(sched.figures["file_id"].isin(sched.files.loc[uri_only, "file_id"]).sum())
+    assert n_uri_faces > 0
+    without = visitor_report(sched.figures, files=sched.files, tz=sched.tz, location=sched.location_pattern)
+    q = without.quality.set_index("metric")["value"]
+    assert q["faces_without_time"] == n_uri_faces
+    q2 = report.quality.set_index("metric")["value"]
+    assert q2["faces_without_time"] == 0 and q2["time_from_uri"] == n_uri_faces
+    no_files = visitor_report(sched.figures, tz=sched.tz, location=sched.location_pattern)
+    n_no_produce = int(sched.figures["produce_time"].isna().sum())
+    assert no_files.quality.set_index("metric")["value"]["faces_without_time"] == n_no_produce
+    hd = ((sched.figures["width"] > 75) & (sched.figures["height"] > 75) & (sched.figures["face_quality"] > 0.8)
+          & (sched.figures[["pitch", "roll", "yaw"]].abs() < 30).all(axis=1))
+    assert q2["hd_faces"] == hd.sum()
+    det = report.visits["detections"].sum()
+    assert q2["detections_per_visitor"] == pytest.approx(det / report.summary["unique_visitors"])
+
+
+def test_independent_faces_lower_and_upper_bounds():
+    s = make_visits(80, stores=2, days=5, staff_per_store=0, independent_share=0.15, seed=5)
+    r = visitor_report(s.figures, files=s.files, tz=s.tz, location=s.location_pattern, time_source=s.time_pattern,
+                       exclude_staff=False)
+    clustered = s.figures["figure_cluster_id"] != CLUSTER_INDEPENDENT
+    n_ind = int((~clustered).sum())
+    assert n_ind > 0
+    assert r.summary["unique_visitors"] == s.figures.loc[clustered, "figure_cluster_id"].nunique()
+    assert r.summary["unique_visitors_upper"] == r.summary["unique_visitors"] + n_ind
+    assert r.daily["independent_faces"].sum() == n_ind
+    assert (r.daily["unique_visitors_upper"] == r.daily["unique_visitors"] + r.daily["independent_faces"]).all()
+    assert r.visits["detections"].sum() == clustered.sum()
+
+
+# ------------------------------------------------------------------ hand-computed cases
+
+
+def _faces(rows: list[tuple], **extra) -> pd.DataFrame:
+    cols = ["figure_id", "figure_cluster_id", "uri", "produce_time"]
+    return coerce_frame(pd.DataFrame(rows, columns=cols).assign(**extra), "figures")
+
+
+def test_imm_offsets_and_report_time_zone():
+    # 23:30 and 00:10 local (+08:00) are one UTC date (15:30Z, 16:10Z) but two Shanghai dates
+    f = _faces([("a", "C1", "oss://b/s1/x.jpg", "2026-01-05T23:30:00+08:00"),
+                ("b", "C1", "oss://b/s1/y.jpg", "2026-01-06T00:10:00+08:00")])
+    sh = visitor_report(f, tz="Asia/Shanghai", staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    utc = visitor_report(f, tz="UTC", staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    assert [str(d) for d in sh.daily["date"]] == ["2026-01-05", "2026-01-06"]
+    assert sh.daily["new_visitors"].tolist() == [1, 0] and sh.daily["returning_visitors"].tolist() == [0, 1]
+    assert [str(d) for d in utc.daily["date"]] == ["2026-01-05"]
+    assert utc.daily["unique_visitors"].tolist() == [1] and utc.daily["visits"].tolist() == [2]  # 40 min > 30 min
+    assert sh.visits["start"].iloc[0] == pd.Timestamp("2026-01-05 23:30", tz="Asia/Shanghai")
+    h = sh.hourly.set_index(["weekday", "hour"])
+    assert h.loc[(0, 23), "arrivals"] == 1 and h.loc[(1, 0), "arrivals"] == 1  # Monday 23h, Tuesday 0h
+    assert h["arrivals"].sum() == 2 and len(sh.hourly) == 7 * 24
+
+
+def test_session_gap_boundary_and_video_offsets():
+    t0 = "2026-01-05T10:00:00Z"
+    f = _faces([("a", "C1", "oss://b/s1/v.mp4", t0), ("b", "C1", "oss://b/s1/v.mp4", t0),
+                ("c", "C1", "oss://b/s1/v.mp4", t0)], timestamp=[0.0, 1800.0, 3601.0])
+    r = visitor_report(f, session_gap="30min", staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    # 0 -> 1800 s is exactly the gap (same visit); 1800 -> 3601 s is more (new visit)
+    assert r.visits["detections"].tolist() == [2, 1]
+    assert r.visits["dwell"].tolist() == [pd.Timedelta("30min"), pd.Timedelta(0)]
+    assert r.daily["median_dwell"].iloc[0] == pd.Timedelta("15min")
+    r2 = visitor_report(f, session_gap="2h", staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    assert r2.visits["detections"].tolist() == [3] and r2.visits["dwell"].iloc[0] == pd.Timedelta(seconds=3601)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 200)), min_size=0, max_size=60),
+       st.integers(1, 50))
+def test_sessionize_matches_naive_loop(rows, gap):
+    v = np.array([r[0] for r in rows], dtype=np.int64)
+    loc = np.array([r[1] for r in rows], dtype=np.int64)
+    t = np.array([r[2] for r in rows], dtype=np.int64)
+    order, first, last = sessionize(v, loc, t, gap)
+    got = sorted((int(v[order][a]), int(loc[order][a]), int(t[order][a]), int(t[order][b]), int(b - a + 1))
+                 for a, b in zip(first, last, strict=True))
+    want = []
+    for key in sorted(set(zip(v.tolist(), loc.tolist(), strict=True))):
+        times = sorted(tt for vv, ll, tt in zip(v, loc, t, strict=True) if (vv, ll) == key)
+        start = prev = times[0]
+        n = 1
+        for tt in times[1:]:
+            if tt - prev > gap:
+                want.append((*key, start, prev, n))
+                start, n = tt, 0
+            prev, n = tt, n + 1
+        want.append((*key, start, prev, n))
+    assert got == sorted(want)
+
+
+def test_unavailable_duplicates_and_empty():
+    f = _faces([("a", "C1", "oss://b/s1/x.jpg", "2026-01-05T10:00:00Z"),
+                ("b", CLUSTER_UNAVAILABLE, "oss://b/s1/y.jpg", "2026-01-05T10:01:00Z"),
+                ("c", CLUSTER_INDEPENDENT, "oss://b/s1/z.jpg", None)])
+    r = visitor_report(pd.concat([f, f.iloc[[0]]], ignore_index=True))
+    q = r.quality.set_index("metric")["value"]
+    assert q["duplicate_faces_dropped"] == 1 and q["unavailable_faces"] == 1 and q["independent_faces"] == 1
+    assert q["faces_without_time"] == 1 and q["unique_visitors_upper"] == 1  # the independent face has no time
+    assert r.visits["detections"].tolist() == [1]
+    empty = visitor_report(f.iloc[1:])  # nothing clustered
+    assert empty.visits.empty and empty.daily.empty and empty.summary["unique_visitors"] == 0
+    assert len(empty.hourly) == 7 * 24 and empty.hourly["arrivals"].sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"location": "oss://([^/]+"}, "not a valid regular expression"),
+        ({"location": r"oss://[^/]+/[^/]+/"}, "exactly one group"),
+        ({"location": r"^s3://([^/]+)/"}, "matched none"),
+        ({"time_source": r"(\d+)(\d+)"}, "exactly one group"),
+        ({"tz": "Mars/Olympus"}, "unknown time zone"),
+        ({"session_gap": "soon"}, "not a duration"),
+        ({"session_gap": "-5min"}, "must be positive"),
+        ({"returning_scope": "ever"}, "returning_scope"),
+        ({"location": "custom_labels:store"}, "custom_labels"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, message):
+    f = _faces([("a", "C1", "oss://b/s1/x.jpg", "2026-01-05T10:00:00Z")])
+    with pytest.raises(ValueError, match=message):
+        visitor_report(f, **kwargs)
+
+
+def test_bad_staff_rule_key_and_input_type():
+    f = _faces([("a", "C1", "oss://b/s1/x.jpg", "2026-01-05T10:00:00Z")])
+    with pytest.raises(ValueError, match="unknown staff_rule keys"):
+        visitor_report(f, staff_rule={"min_day": 3})
+    with pytest.raises(TypeError, match="DataFrame"):
+        visitor_report(f.to_dict("records"))
+
+
+# ------------------------------------------------------------------ outputs
+
+
+def test_html_is_self_contained_and_escaped(tmp_path, sched):
+    evil = "<script>alert(1)</script>"
+    clusters = sched.clusters.copy()
+    clusters.loc[clusters["cluster_id"] == sched.staff_ids[0], "name"] = evil  # staff are always listed
+    files = sched.files.copy()
+    files["custom_labels"] = [{"store": "<img src=x onerror=alert(2)>"} if i == 0 else d
+                              for i, d in enumerate(files["custom_labels"])]
+    r = visitor_report(sched.figures, files=files, clusters=clusters, tz=sched.tz, location="custom_labels:store",
+                       time_source=sched.time_pattern, title="Q1 <b>traffic</b>")
+    html = r.to_html(tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert evil not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
+    assert "<b>traffic</b>" not in html and "Q1 &lt;b&gt;traffic&lt;/b&gt;" in html
+    assert html.count("data:image/png;base64,") == 4
+    assert "<script" not in html.lower() and "http://" not in html and "https://" not in html
+    for needle in ("Methodology", "Parameters", "Asia/Shanghai", "0:30:00", "staff"):
+        assert needle in html
+    nb = r._repr_html_()
+    assert evil not in nb and "unique visitors" in nb
+
+
+def test_csv_and_parquet_round_trip(tmp_path, report):
+    csv = report.to_csv(tmp_path / "csv")
+    pq = report.to_parquet(tmp_path / "pq")
+    assert set(csv) == set(pq) == {"visits", "daily", "hourly", "visitors", "staff", "quality", "parameters"}
+    daily = pd.read_parquet(pq["daily"])
+    assert daily[COUNTS].equals(report.daily[COUNTS])
+    assert (daily["median_dwell"] == report.daily["median_dwell"]).all()
+    visits = pd.read_parquet(pq["visits"])
+    assert (visits["start"] == report.visits["start"]).all() and str(visits["start"].dt.tz) == "Asia/Shanghai"
+    back = pd.read_csv(csv["daily"])
+    assert back[COUNTS].to_numpy().tolist() == report.daily[COUNTS].to_numpy().tolist()
+
+
+def test_plots_return_figures(report):
+    from matplotlib.figure import Figure
+
+    for name in ("plot_daily", "plot_hourly", "plot_locations", "plot_dwell"):
+        fig = getattr(report, name)()
+        assert isinstance(fig, Figure) and fig.axes
+
+
+def test_on_committed_sample(sample_dir):
+    from imm_analysis import load_clusters, load_figures, load_files
+
+    if not (sample_dir / "files").exists():
+        pytest.skip("data/sample/files not generated yet")
+    figures, files = load_figures(sample_dir / "files"), load_files(sample_dir / "files")
+    clusters = load_clusters(sample_dir / "clusters") if (sample_dir / "clusters").exists() else None
+    r = visitor_report(figures, files=files, clusters=clusters, tz="Asia/Shanghai", location=r"oss://[^/]+/([^/]+)/")
+    q = r.quality.set_index("metric")["value"]
+    assert q["faces"] == len(figures)
+    assert (r.daily["new_visitors"] + r.daily["returning_visitors"] == r.daily["unique_visitors"]).all()
+    assert r.daily["visits"].sum() == len(r.visits)
+    assert r.summary["unique_visitors"] == len(r.visitors)
