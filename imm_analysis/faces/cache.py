@@ -1,0 +1,189 @@
+"""On-disk cache of the local pipeline's results: Parquet frames plus float32 ``.npy`` embeddings.
+
+Layout (one folder per model id and detector settings)::
+
+    cache_dir/<pack>-<key>/meta.json                 model id, embedding dim, settings
+    cache_dir/<pack>-<key>/part-<stamp>.figures.parquet
+    cache_dir/<pack>-<key>/part-<stamp>.npy           float32 [n_faces, dim], row-aligned with figures
+    cache_dir/<pack>-<key>/part-<stamp>.errors.parquet
+    cache_dir/<pack>-<key>/part-<stamp>.files.parquet  written last: the chunk's commit record
+
+Each chunk is written as it is made. Every file is written to a temporary name and moved into
+place with :func:`os.replace`, and the ``.files.parquet`` record goes last, so a run killed at any
+moment (even with SIGKILL) leaves either a complete chunk or one that is ignored and redone. Rows
+are keyed by ``cache_key`` (the file's SHA-256, plus the sampling rate for videos); a key found in
+several chunks (two runs at once) is read once. Opening a folder whose ``meta.json`` names another
+model raises, and so does a chunk recorded by another model: embeddings of two models never mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["EmbeddingCache", "CachedEntry", "atomic_write_bytes"]
+
+_FORMAT = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and :func:`os.replace`."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _atomic_npy(array: np.ndarray, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array, dtype=np.float32))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _to_disk(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                        else json.dumps(v, default=_json_default) for v in out[col]]
+    return out
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+def _from_disk(frame: pd.DataFrame, object_cols: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for col in object_cols:
+        if col in out.columns:
+            out[col] = pd.Series([json.loads(v) if isinstance(v, str) else None for v in out[col]],
+                                 index=out.index, dtype=object)
+    return out
+
+
+@dataclass
+class CachedEntry:
+    """One cached source file: its files row, its faces and their embeddings, or its error."""
+
+    key: str
+    file: pd.DataFrame  # one row (empty when the file failed)
+    figures: pd.DataFrame
+    embeddings: np.ndarray
+    error: pd.DataFrame  # one row when the file failed, else empty
+
+
+class EmbeddingCache:
+    """Chunked, crash-safe store of embedding results for one model id and settings.
+
+    Parameters
+    ----------
+    root : path-like
+        The user's cache directory (created when missing).
+    model_id : str
+        :attr:`FaceModel.model_id`.
+    dim : int
+        Embedding dimension.
+    settings : dict
+        Anything else that changes the results (detector size and threshold, mode).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], model_id: str, dim: int, settings: dict) -> None:
+        self.model_id = model_id
+        self.dim = int(dim)
+        self.settings = dict(settings)
+        key = hashlib.sha1(json.dumps([model_id, self.settings], sort_keys=True).encode()).hexdigest()[:12]
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id.split(":")[0])
+        self.dir = Path(root).expanduser() / f"{name}-{key}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        meta_path = self.dir / "meta.json"
+        meta = {"format": _FORMAT, "model_id": model_id, "dim": self.dim, "settings": self.settings}
+        if meta_path.exists():
+            old = json.loads(meta_path.read_text())
+            if old.get("model_id") != model_id or int(old.get("dim", -1)) != self.dim:
+                raise ValueError(
+                    f"cache {self.dir} holds embeddings of model {old.get('model_id')!r} (dim {old.get('dim')}), "
+                    f"not {model_id!r} (dim {self.dim}); embeddings of two models cannot be mixed"
+                )
+        else:
+            atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
+
+    def load(self) -> dict[str, CachedEntry]:
+        """Every committed entry, keyed by ``cache_key`` (the first chunk wins when a key repeats)."""
+        entries: dict[str, CachedEntry] = {}
+        for record in sorted(self.dir.glob("part-*.files.parquet")):
+            stem = record.name[: -len(".files.parquet")]
+            files = pd.read_parquet(record)
+            ids = set(files["model_id"].dropna().unique()) if "model_id" in files else set()
+            if ids - {self.model_id}:
+                raise ValueError(f"{record} was written by model {sorted(ids)}, not {self.model_id!r}; refusing to mix")
+            figures = pd.read_parquet(self.dir / f"{stem}.figures.parquet")
+            emb = np.load(self.dir / f"{stem}.npy")
+            errors = pd.read_parquet(self.dir / f"{stem}.errors.parquet")
+            if emb.shape != (len(figures), self.dim):
+                raise ValueError(f"{self.dir / stem}.npy has shape {emb.shape}, expected ({len(figures)}, {self.dim})")
+            figures = _from_disk(figures, ["extra"])
+            files = _from_disk(files, ["extra", "custom_labels"])
+            rows = np.arange(len(figures))
+            for key, grp in files.groupby("cache_key", sort=False):
+                if key in entries:
+                    continue
+                ok = grp[grp["status"] == "ok"].drop(columns=["cache_key", "status", "model_id"])
+                mask = (figures["cache_key"] == key).to_numpy()
+                entries[key] = CachedEntry(
+                    key=key,
+                    file=ok.reset_index(drop=True),
+                    figures=figures[mask].drop(columns=["cache_key"]).reset_index(drop=True),
+                    embeddings=emb[rows[mask]],
+                    error=errors[errors["cache_key"] == key].drop(columns=["cache_key"]).reset_index(drop=True),
+                )
+        return entries
+
+    def write_chunk(
+        self,
+        keys: list[str],
+        files: pd.DataFrame,
+        figures: pd.DataFrame,
+        embeddings: np.ndarray,
+        errors: pd.DataFrame,
+    ) -> None:
+        """Commit one chunk. ``files``, ``figures`` and ``errors`` carry a ``cache_key`` column.
+
+        ``keys`` lists every key the chunk settles (files with faces, without faces, and failures).
+        """
+        if embeddings.shape != (len(figures), self.dim):
+            raise ValueError(f"embeddings shape {embeddings.shape} does not match {len(figures)} faces x {self.dim}")
+        stem = f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        record = files.copy()
+        record["status"] = "ok"
+        failed = [k for k in keys if k not in set(record["cache_key"])]
+        if failed:
+            record = pd.concat([record, pd.DataFrame({"cache_key": failed, "status": "error"})], ignore_index=True)
+        record["model_id"] = self.model_id
+        _atomic_npy(embeddings, self.dir / f"{stem}.npy")
+        _atomic_parquet(_to_disk(figures), self.dir / f"{stem}.figures.parquet")
+        _atomic_parquet(_to_disk(errors), self.dir / f"{stem}.errors.parquet")
+        _atomic_parquet(_to_disk(record), self.dir / f"{stem}.files.parquet")  # the commit record, last

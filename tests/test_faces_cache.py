@@ -1,0 +1,135 @@
+"""The embedding cache: skip done files, resume after SIGKILL, never mix two models (real pack and photos)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imm_analysis.faces.cache import EmbeddingCache
+from imm_analysis.faces.embed import embed_images
+from imm_analysis.faces.model import FaceModel
+
+
+@pytest.fixture(scope="module")
+def model(pack_dir):
+    return FaceModel(pack_dir, det_size=480)
+
+
+@pytest.fixture()
+def folder(faces_dir, tmp_path):
+    """A folder of 14 real photos (symlinks) and one corrupt file."""
+    src = sorted((faces_dir / "photos").glob("person_0[0-2]/*.jpg"))[:14]
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i, p in enumerate(src):
+        (d / f"{i:02d}_{p.name}").symlink_to(p)
+    (d / "99_corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    return d
+
+
+def _same(a, b):
+    cols = ["figure_id", "file_id", "left", "top", "width", "height"]
+    pd.testing.assert_frame_equal(a.figures[cols], b.figures[cols])
+    np.testing.assert_allclose(a.figures["face_quality"], b.figures["face_quality"], atol=1e-6)
+    np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)
+    assert list(a.files["file_id"]) == list(b.files["file_id"])
+    assert list(a.errors["path"]) == list(b.errors["path"])
+
+
+def test_second_run_reads_the_cache(model, folder, tmp_path):
+    cache = tmp_path / "cache"
+    first = embed_images(folder, model, cache_dir=cache, progress=False, chunk_files=4)
+    assert first.stats["new_files"] == 14 and len(first.errors) == 1
+    second = embed_images(folder, model, cache_dir=cache, progress=False)
+    assert second.stats["new_files"] == 0 and second.stats["cached_files"] == 15
+    _same(first, second)
+    # the same bytes under another name: served from the cache, with the new uri
+    renamed = tmp_path / "renamed"
+    shutil.copytree(folder, renamed, symlinks=True)
+    third = embed_images(renamed, model, cache_dir=cache, progress=False)
+    assert third.stats["new_files"] == 0
+    assert third.files["uri"].str.startswith(str(renamed)).all()
+
+
+def test_two_models_never_mix(model, folder, tmp_path, shared_dir):
+    cache = tmp_path / "cache"
+    embed_images(sorted(folder.glob("0[0-1]_*")), model, cache_dir=cache, progress=False)
+    (store,) = [p for p in cache.iterdir() if p.is_dir()]
+    other = FaceModel(shared_dir / "models" / "mbf128_scrfd2.5g", det_size=480)
+    # a folder copied (or renamed) to where the other model's results would go
+    target = EmbeddingCache(tmp_path / "probe", other.model_id, 128, {"mode": "detect", "det_size": [480, 480],
+                                                                     "det_thresh": 0.5, "rec_norm": [127.5, 127.5]})
+    shutil.rmtree(target.dir)
+    shutil.copytree(store, cache / target.dir.name)
+    with pytest.raises(ValueError, match="cannot be mixed"):
+        embed_images(folder, other, cache_dir=cache, progress=False)
+    # a chunk record written by another model is refused as well
+    meta = json.loads((store / "meta.json").read_text())
+    (record,) = sorted(store.glob("*.files.parquet"))[:1]
+    frame = pd.read_parquet(record)
+    frame["model_id"] = "someone:else@0"
+    frame.to_parquet(record, index=False)
+    with pytest.raises(ValueError, match="refusing to mix"):
+        EmbeddingCache(cache, meta["model_id"], 128, meta["settings"]).load()
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import sys, time
+    from imm_analysis.faces import cache as cache_mod
+    from imm_analysis.faces.embed import embed_images
+    from imm_analysis.faces.model import FaceModel
+
+    write = cache_mod.EmbeddingCache.write_chunk
+    def slow_write(self, *a, **k):
+        write(self, *a, **k)
+        time.sleep(0.6)  # leave the parent time to kill us between chunks (or during the next one)
+    cache_mod.EmbeddingCache.write_chunk = slow_write
+    model = FaceModel(sys.argv[1], det_size=480)
+    embed_images(sys.argv[2], model, cache_dir=sys.argv[3], progress=False, chunk_files=2, workers=1)
+    print("finished")
+    """
+)
+
+
+def test_sigkill_then_resume_is_identical(model, folder, tmp_path, pack_dir):
+    cache = tmp_path / "cache"
+    script = tmp_path / "run.py"
+    script.write_text(KILLED_RUN)
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, str(script), str(pack_dir), str(folder), str(cache)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(cache.glob("*/part-*.files.parquet"))) < 2:
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # land somewhere in the next chunk
+    proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    assert b"finished" not in out
+    done_before = len(list(cache.glob("*/part-*.files.parquet")))
+    assert 2 <= done_before < 8  # 15 files in chunks of 2: killed half-way
+
+    resumed = embed_images(folder, model, cache_dir=cache, progress=False)
+    assert 0 < resumed.stats["new_files"] < 14 and resumed.stats["cached_files"] >= 4
+    assert resumed.figures["figure_id"].is_unique
+    fresh = embed_images(folder, model, progress=False)
+    _same(resumed, fresh)
+    # and a third run reads it all back identically
+    again = embed_images(folder, model, cache_dir=cache, progress=False)
+    assert again.stats["new_files"] == 0
+    _same(again, fresh)

@@ -1,0 +1,161 @@
+"""FaceModel: pack discovery, roles, errors, providers, batching, offline use (real pack in ../shared)."""
+
+from __future__ import annotations
+
+import socket
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imm_analysis.faces.model import DETECTOR, GENDERAGE, LANDMARK_3D, RECOGNIZER, FaceModel, PackError, classify_onnx
+
+
+@pytest.fixture(scope="module")
+def model(pack_dir):
+    return FaceModel(pack_dir)
+
+
+def _tiny_head(path: Path, size: int, out_dim: int) -> None:
+    """A real, loadable ONNX model with input (1, 3, size, size) and output (1, out_dim)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((3, out_dim)).astype(np.float32) * 0.01, "w")
+    b = numpy_helper.from_array(np.full(out_dim, 0.3, np.float32), "b")
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["output"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, out_dim])],
+        initializer=[w, b],
+    )
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+
+
+def test_classify_onnx_rules():
+    det = [[1, 3, "?", "?"]]
+    assert classify_onnx(det, [[None, 1]] * 3 + [[None, 4]] * 3 + [[None, 10]] * 3) == DETECTOR
+    assert classify_onnx([[None, 3, 112, 112]], [[None, 512]]) == RECOGNIZER
+    assert classify_onnx([[1, 3, 96, 96]], [[1, 3]]) == GENDERAGE
+    assert classify_onnx([[1, 3, 192, 192]], [[1, 3309]]) == LANDMARK_3D
+    assert classify_onnx([[1, 3, 112, 112]], [[1, 3]]) is None
+    assert classify_onnx([[1, 3, 64, 64]], [[1, 128]]) is None
+
+
+def test_loads_shared_pack(model, pack_dir):
+    assert model.files[DETECTOR].name == "det_500m.onnx"
+    assert model.files[RECOGNIZER].name == "mobilefacenet_128d.onnx"
+    assert model.embedding_dim == 128
+    assert model.providers == ["CPUExecutionProvider"]
+    assert model.model_id.startswith("mbf128_det500m:det_500m@77a721d93b+mobilefacenet_128d@f055d9c9a4")
+    assert not model.has_attributes and not model.has_landmarks_3d
+    # the graph does not normalise its input itself, so 127.5/127.5 on RGB (checked on LFW in test_faces_crops)
+    assert (model.rec_mean, model.rec_std) == (127.5, 127.5)
+
+
+def test_second_pack_has_other_id(model, shared_dir):
+    other = FaceModel(shared_dir / "models" / "mbf128_scrfd2.5g")
+    assert other.model_id != model.model_id
+    assert other.files[DETECTOR].name == "scrfd_2.5g_kps.onnx"
+
+
+def test_batched_recognizer_matches_one_by_one(model):
+    crops = np.random.default_rng(1).integers(0, 255, (5, 112, 112, 3), dtype=np.uint8)
+    batch = model.embed(crops, batch_size=5)
+    ones = np.concatenate([model.embed(crops[i : i + 1], batch_size=1) for i in range(5)])
+    assert batch.dtype == np.float32 and batch.shape == (5, 128)
+    np.testing.assert_allclose(batch, ones, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+
+
+def test_missing_empty_incomplete_pack(tmp_path, pack_dir):
+    with pytest.raises(PackError, match="does not exist"):
+        FaceModel(tmp_path / "nope")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README.txt").write_text("x")
+    with pytest.raises(PackError, match=r"missing roles detector, recognizer.*README\.txt"):
+        FaceModel(empty)
+    only_rec = tmp_path / "only_rec"
+    only_rec.mkdir()
+    (only_rec / "mobilefacenet_128d.onnx").symlink_to(pack_dir / "mobilefacenet_128d.onnx")
+    (only_rec / "broken.onnx").write_bytes(b"not a model")
+    with pytest.raises(PackError) as err:
+        FaceModel(only_rec)
+    msg = str(err.value)
+    assert "missing detector" in msg and "mobilefacenet_128d.onnx -> recognizer" in msg and "broken.onnx" in msg
+
+
+def test_buffalo_like_pack_uses_optional_models(tmp_path, pack_dir, faces_dir):
+    """A pack laid out like buffalo_l: real detector and recognizer, plus genderage and 1k3d68 heads."""
+    pack = tmp_path / "buffalo_like"
+    pack.mkdir()
+    (pack / "det_10g.onnx").symlink_to(pack_dir / "det_500m.onnx")
+    (pack / "w600k_r50.onnx").symlink_to(pack_dir / "mobilefacenet_128d.onnx")
+    _tiny_head(pack / "genderage.onnx", 96, 3)
+    _tiny_head(pack / "1k3d68.onnx", 192, 3309)
+    _tiny_head(pack / "unknown_head.onnx", 64, 7)
+    m = FaceModel(pack)
+    assert m.has_attributes and m.has_landmarks_3d
+    assert [p.name for p in m.ignored_files] == ["unknown_head.onnx"]
+    assert "genderage@" in m.model_id and "1k3d68@" in m.model_id
+
+    from imm_analysis.faces.embed import embed_images
+
+    res = embed_images([faces_dir / "group" / "t1.jpg"], m, progress=False)
+    assert len(res.figures) == 6
+    assert res.figures["age"].notna().all() and res.figures["gender"].notna().all()
+    assert res.figures[["pitch", "roll", "yaw"]].notna().all().all()
+
+
+def test_ambiguous_roles_need_explicit_choice(tmp_path, pack_dir):
+    pack = tmp_path / "two_recs"
+    pack.mkdir()
+    (pack / "det_500m.onnx").symlink_to(pack_dir / "det_500m.onnx")
+    (pack / "a_rec.onnx").symlink_to(pack_dir / "mobilefacenet_128d.onnx")
+    (pack / "b_rec.onnx").symlink_to(pack_dir / "mobilefacenet_128d.onnx")
+    with pytest.raises(PackError, match="several files fit the recognizer role"):
+        FaceModel(pack)
+    m = FaceModel(pack, roles={"recognizer": "b_rec.onnx"})
+    assert m.files[RECOGNIZER].name == "b_rec.onnx"
+
+
+def test_cuda_requested_but_not_used_warns(pack_dir):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("CUDA is available here")
+    with pytest.warns(RuntimeWarning, match="CUDA"):
+        m = FaceModel(pack_dir, providers=["CUDAExecutionProvider", "CPUExecutionProvider"], threads=1)
+    assert m.providers == ["CPUExecutionProvider"]
+
+
+def test_no_network_needed(pack_dir, faces_dir, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        m = FaceModel(pack_dir, det_size=320)
+    from imm_analysis.io.media import read_image
+
+    rgb, _ = read_image(faces_dir / "group" / "t1.jpg")
+    boxes, kps = m.detect(rgb)
+    assert len(boxes) >= 5 and kps.shape == (len(boxes), 5, 2)
+
+
+def test_bad_arguments(pack_dir):
+    with pytest.raises(ValueError, match="det_thresh"):
+        FaceModel(pack_dir, det_thresh=1.5)
+    with pytest.raises(ValueError, match="unknown role"):
+        FaceModel(pack_dir, roles={"detektor": "det_500m.onnx"})
