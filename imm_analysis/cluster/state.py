@@ -1,0 +1,590 @@
+"""ClusterState: a clustering you can edit by hand, update incrementally, save and load.
+
+The state holds the figures (with ``figure_cluster_id``), the clusters frame (IMM's
+FigureCluster statistics), the embeddings and the kNN graph. Manual edits (merge, move,
+eject, rename, set cover, "not the same person", remove files) take effect at once and
+persist across later :meth:`ClusterState.update` runs, because an update never moves a face
+that was already placed, never lets an ejected face back into a cluster, keeps names,
+custom labels and hand-picked covers, enforces "not the same person" as cannot-links, and
+skips faces of removed files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imm_analysis import schema
+from imm_analysis.cluster.constraints import image_keys, resolve_hd
+from imm_analysis.cluster.incremental import incremental_labels, merge_reverse_neighbors
+from imm_analysis.cluster.knn import KNNGraph, NeighborIndex, prepare_embeddings
+from imm_analysis.cluster.stats import cluster_table, new_cluster_ids
+
+__all__ = ["ClusterState"]
+
+_FORMAT = 1
+_PARAM_KEYS = ("threshold", "min_faces", "hd_rule", "n_neighbors", "backend", "linkage_floor")
+
+
+class ClusterState:
+    """An editable, incrementally updatable, persistent face clustering.
+
+    Build one with :meth:`from_figures` (or :meth:`load`); read ``figures`` and ``clusters``;
+    edit with :meth:`merge`, :meth:`move`, :meth:`eject`, :meth:`rename`, :meth:`set_cover`,
+    :meth:`not_same_person` and :meth:`remove_files`; add faces with :meth:`update`.
+
+    Attributes
+    ----------
+    figures : DataFrame
+        Every face (schema ``figures``), ``figure_cluster_id`` and ``cluster_state`` filled.
+    clusters : DataFrame
+        One row per cluster (schema ``clusters``), as ``load_clusters`` returns them.
+    embeddings : ndarray of float32, shape (n_faces, dim)
+        Row-aligned with ``figures``.
+    knn : KNNGraph
+        The neighbour graph over the faces.
+    params : dict
+        Clustering parameters (``threshold`` is the threshold actually used).
+    edits : list of dict
+        The log of manual edits (operation, arguments, time).
+
+    Notes
+    -----
+    Memory is the embeddings (4 d bytes per face), the kNN graph (12 k bytes per face) and
+    the frames. Edits cost O(n) vectorised work; :meth:`update` costs about what
+    :meth:`FigureClusterer.partial_fit` costs.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.repeat(rng.normal(size=(2, 32)), 3, axis=0) + 0.05 * rng.normal(size=(6, 32))
+    >>> figs = pd.DataFrame({"figure_id": [f"f{i}" for i in range(6)], "file_id": [f"i{i}" for i in range(6)]})
+    >>> state = ClusterState.from_figures(figs, x, threshold=0.5, hd_rule=lambda f: np.ones(len(f), bool), seed=0)
+    >>> a, b = state.clusters["cluster_id"]
+    >>> state.merge([a, b]).clusters["face_count"].tolist()
+    [6]
+    """
+
+    def __init__(
+        self,
+        figures: pd.DataFrame,
+        clusters: pd.DataFrame,
+        embeddings: np.ndarray,
+        *,
+        knn: KNNGraph,
+        hd: np.ndarray,
+        params: dict[str, Any],
+        locked: np.ndarray | None = None,
+        cannot_link: pd.DataFrame | None = None,
+        removed: Iterable[str] = (),
+        cover_locked: dict[str, str] | None = None,
+        edits: list[dict] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.figures = figures
+        self.clusters = clusters
+        self.embeddings = embeddings
+        self.knn = knn
+        self.params = dict(params)
+        self.edits = list(edits or [])
+        self._hd = np.asarray(hd, dtype=bool)
+        self._locked = np.zeros(len(figures), dtype=bool) if locked is None else np.asarray(locked, dtype=bool)
+        self._cannot = cannot_link if cannot_link is not None else pd.DataFrame({"a": pd.Series([], dtype="string"), "b": pd.Series([], dtype="string")})
+        self._removed = set(removed)
+        self._cover_locked = dict(cover_locked or {})
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+        self._hd_rule = params.get("hd_rule")
+        self._index: NeighborIndex | None = None
+        self.last_update: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_figures(
+        cls,
+        figures: pd.DataFrame,
+        embeddings: np.ndarray,
+        *,
+        seed: int | None = None,
+        project_name: str | None = None,
+        dataset_name: str | None = None,
+        **clusterer_params: Any,
+    ) -> ClusterState:
+        """Cluster ``figures`` from scratch (a :class:`FigureClusterer` fit) and wrap the result.
+
+        Parameters
+        ----------
+        figures : DataFrame
+            Figures frame row-aligned with ``embeddings``; ``figure_id`` must be unique.
+        embeddings : array-like of shape (n_faces, dim)
+        seed : int, optional
+            Seed for ``Cluster-<uuid4>`` ids (random when None).
+        project_name, dataset_name : str, optional
+            Written into the clusters frame (``ProjectName`` / ``DatasetName``).
+        **clusterer_params
+            :class:`FigureClusterer` parameters.
+        """
+        from imm_analysis.cluster.clusterer import FigureClusterer
+
+        x = prepare_embeddings(embeddings)
+        figures = _check_figures(figures, len(x))
+        est = FigureClusterer(**clusterer_params).fit(x, figures)
+        params = {k: getattr(est, k) for k in _PARAM_KEYS}
+        params["threshold"] = est.threshold_
+        params["project_name"], params["dataset_name"] = project_name, dataset_name
+        state = cls(
+            figures, schema.empty_frame("clusters"), x, knn=est.knn_, hd=est.hd_, params=params, seed=seed
+        )
+        state._index = est._index
+        state._assign(est.labels_, np.arange(len(x)), n_old_clusters=0, cluster_ids=[])
+        return state
+
+    # ------------------------------------------------------------------ helpers
+    def _now(self) -> pd.Timestamp:
+        return pd.Timestamp.now(tz="UTC")
+
+    def _ids(self) -> np.ndarray:
+        return self.figures["figure_cluster_id"].astype("string").to_numpy(dtype=object, na_value=None)
+
+    def _rows(self, figure_ids: Iterable[str] | str) -> np.ndarray:
+        if isinstance(figure_ids, str):
+            figure_ids = [figure_ids]
+        wanted = list(figure_ids)
+        index = pd.Index(self.figures["figure_id"].astype(str))
+        pos = index.get_indexer(wanted)
+        if (pos < 0).any():
+            missing = [w for w, p in zip(wanted, pos, strict=True) if p < 0]
+            raise KeyError(f"unknown figure_id(s): {missing[:5]}")
+        return pos
+
+    def _check_cluster(self, cluster_id: str) -> None:
+        if cluster_id not in set(self.clusters["cluster_id"].astype(str)):
+            raise KeyError(f"unknown cluster_id {cluster_id!r}")
+
+    def _set_ids(self, ids: np.ndarray, changed: Iterable[str]) -> None:
+        figures = self.figures.copy()
+        figures["figure_cluster_id"] = pd.array(ids, dtype="string")
+        figures["cluster_state"] = schema.cluster_state(figures["figure_cluster_id"])
+        self.figures = figures
+        self._refresh(set(changed))
+
+    def _refresh(self, changed: set[str]) -> None:
+        self.clusters = cluster_table(
+            self.figures,
+            self._hd,
+            previous=self.clusters,
+            changed=changed,
+            cover_locked=self._cover_locked,
+            now=self._now(),
+            project_name=self.params.get("project_name"),
+            dataset_name=self.params.get("dataset_name"),
+        )
+        alive = set(self.clusters["cluster_id"].astype(str))
+        self._cover_locked = {k: v for k, v in self._cover_locked.items() if k in alive}
+
+    def _log(self, op: str, **args: Any) -> None:
+        self.edits.append({"op": op, "time": self._now().isoformat(), **args})
+
+    def _image_codes(self, figures: pd.DataFrame) -> np.ndarray:
+        return pd.factorize(pd.Index(image_keys(figures, len(figures))))[0].astype(np.int64)
+
+    def _check_no_conflict(self, rows: np.ndarray, cluster_id: str, what: str) -> None:
+        """Raise when ``rows`` would share ``cluster_id`` with a face of the same image or a cannot-link partner."""
+        ids = self._ids()
+        members = np.flatnonzero(ids == cluster_id)
+        members = np.setdiff1d(members, rows)
+        group = np.concatenate([members, rows])
+        codes = self._image_codes(self.figures.iloc[group])
+        if len(np.unique(codes)) < len(codes):
+            _, first = np.unique(codes, return_index=True)
+            dup = np.setdiff1d(np.arange(len(codes)), first)[0]
+            fid = self.figures["file_id"].iloc[group[dup]] if "file_id" in self.figures.columns else group[dup]
+            raise ValueError(f"{what}: two faces of one image ({fid}) cannot share cluster {cluster_id}")
+        fids = set(self.figures["figure_id"].astype(str).iloc[group])
+        if len(self._cannot):
+            a = self._cannot["a"].astype(str).to_numpy()
+            b = self._cannot["b"].astype(str).to_numpy()
+            clash = [(x, y) for x, y in zip(a, b, strict=True) if x in fids and y in fids]
+            if clash:
+                raise ValueError(f"{what}: faces {clash[0]} were marked as not the same person")
+
+    def _assign(self, labels: np.ndarray, rows: np.ndarray, *, n_old_clusters: int, cluster_ids: list[str]) -> set[str]:
+        """Give ``rows`` the ids of ``labels`` (label < n_old_clusters: existing id; above: new ids)."""
+        n_new = int(labels.max()) + 1 - n_old_clusters if len(labels) and labels.max() >= n_old_clusters else 0
+        new_ids = new_cluster_ids(n_new, self._rng)
+        table = np.array(list(cluster_ids) + new_ids + [schema.CLUSTER_INDEPENDENT], dtype=object)
+        ids = self._ids()
+        lab = labels[rows]
+        ids[rows] = table[np.where(lab >= 0, lab, len(table) - 1)]
+        changed = set(table[np.unique(lab[lab >= 0])].tolist()) if (lab >= 0).any() else set()
+        self._set_ids(ids, changed)
+        return changed
+
+    # ------------------------------------------------------------------ edits
+    def merge(self, cluster_ids: Iterable[str], *, into: str | None = None) -> ClusterState:
+        """Merge clusters into one (``into``, default the largest of them); returns ``self``.
+
+        Raises ValueError when the result would hold two faces of one image or two faces
+        marked "not the same person".
+        """
+        cluster_ids = [str(c) for c in cluster_ids]
+        for c in cluster_ids:
+            self._check_cluster(c)
+        if into is None:
+            sizes = self.clusters.set_index(self.clusters["cluster_id"].astype(str))["face_count"]
+            into = max(cluster_ids, key=lambda c: (int(sizes[c]), -cluster_ids.index(c)))
+        else:
+            self._check_cluster(into)
+        ids = self._ids()
+        rows = np.flatnonzero(np.isin(ids, [c for c in cluster_ids if c != into]))
+        self._check_no_conflict(rows, into, "merge")
+        prev = self.clusters.set_index(self.clusters["cluster_id"].astype(str))
+        if pd.isna(prev.loc[into, "name"]):
+            names = [prev.loc[c, "name"] for c in cluster_ids if not pd.isna(prev.loc[c, "name"])]
+            if names:
+                self.clusters.loc[self.clusters["cluster_id"] == into, "name"] = names[0]
+        labels = {}
+        for c in cluster_ids:
+            v = prev.loc[c, "custom_labels"]
+            if isinstance(v, dict):
+                labels = {**v, **labels} if c != into else {**labels, **v}
+        if labels:
+            idx = np.flatnonzero((self.clusters["cluster_id"] == into).to_numpy(bool))[0]
+            self.clusters.at[self.clusters.index[idx], "custom_labels"] = labels
+        ids[rows] = into
+        self._log("merge", cluster_ids=cluster_ids, into=into)
+        self._set_ids(ids, {into})
+        return self
+
+    def move(self, figure_ids: Iterable[str] | str, cluster_id: str | None) -> ClusterState:
+        """Move faces into ``cluster_id`` (None: a new cluster of their own); returns ``self``.
+
+        Moving to ``figure-cluster-id-independent`` is :meth:`eject`.
+        """
+        if cluster_id == schema.CLUSTER_INDEPENDENT:
+            return self.eject(figure_ids)
+        rows = self._rows(figure_ids)
+        ids = self._ids()
+        changed = {i for i in ids[rows] if i not in (None, schema.CLUSTER_INDEPENDENT, schema.CLUSTER_UNAVAILABLE)}
+        if cluster_id is None:
+            cluster_id = new_cluster_ids(1, self._rng)[0]
+            codes = self._image_codes(self.figures.iloc[rows])
+            if len(np.unique(codes)) < len(codes):
+                raise ValueError("move: two faces of one image cannot share a cluster")
+        else:
+            self._check_cluster(cluster_id)
+            self._check_no_conflict(rows, cluster_id, "move")
+        ids[rows] = cluster_id
+        self._locked[rows] = False
+        self._log("move", figure_ids=self.figures["figure_id"].astype(str).iloc[rows].tolist(), cluster_id=cluster_id)
+        self._set_ids(ids, changed | {cluster_id})
+        return self
+
+    def eject(self, figure_ids: Iterable[str] | str) -> ClusterState:
+        """Make faces independent for good: later updates never put them back in a cluster."""
+        rows = self._rows(figure_ids)
+        ids = self._ids()
+        changed = {i for i in ids[rows] if i not in (None, schema.CLUSTER_INDEPENDENT, schema.CLUSTER_UNAVAILABLE)}
+        ids[rows] = schema.CLUSTER_INDEPENDENT
+        self._locked[rows] = True
+        self._log("eject", figure_ids=self.figures["figure_id"].astype(str).iloc[rows].tolist())
+        self._set_ids(ids, changed)
+        return self
+
+    def rename(self, cluster_id: str, name: str | None) -> ClusterState:
+        """Set a cluster's ``name`` (IMM's FigureCluster.Name); kept across updates."""
+        self._check_cluster(cluster_id)
+        hit = self.clusters["cluster_id"] == cluster_id
+        clusters = self.clusters.copy()
+        clusters.loc[hit, "name"] = name
+        clusters.loc[hit, "update_time"] = self._now()
+        self.clusters = schema.coerce_frame(clusters, "clusters")
+        self._log("rename", cluster_id=cluster_id, name=name)
+        return self
+
+    def set_cover(self, cluster_id: str, file_id: str) -> ClusterState:
+        """Use ``file_id`` (a file holding one of the cluster's faces) as the cluster's cover."""
+        self._check_cluster(cluster_id)
+        ids = self._ids()
+        files = set(self.figures["file_id"].astype(str)[ids == cluster_id])
+        if str(file_id) not in files:
+            raise ValueError(f"set_cover: file {file_id!r} holds no face of cluster {cluster_id}")
+        self._cover_locked[cluster_id] = str(file_id)
+        self._log("set_cover", cluster_id=cluster_id, file_id=str(file_id))
+        self._refresh({cluster_id})
+        return self
+
+    def not_same_person(self, figure_ids: Iterable[str]) -> ClusterState:
+        """Mark faces as different people: they never share a cluster from now on.
+
+        Where several of them share a cluster now, the first listed stays and the others are
+        made independent (they may still found or join other clusters in later updates).
+        """
+        rows = self._rows(list(figure_ids))
+        fids = self.figures["figure_id"].astype(str).iloc[rows].tolist()
+        pairs = [(a, b) for i, a in enumerate(fids) for b in fids[i + 1 :] if a != b]
+        if pairs:
+            add = pd.DataFrame({"a": [p[0] for p in pairs], "b": [p[1] for p in pairs]}, dtype="string")
+            self._cannot = pd.concat([self._cannot, add], ignore_index=True).drop_duplicates(ignore_index=True)
+        ids = self._ids()
+        seen: set[str] = set()
+        changed = set()
+        for r in rows:
+            c = ids[r]
+            if c in (None, schema.CLUSTER_INDEPENDENT, schema.CLUSTER_UNAVAILABLE):
+                continue
+            if c in seen:
+                ids[r] = schema.CLUSTER_INDEPENDENT
+                changed.add(c)
+            seen.add(c)
+        self._log("not_same_person", figure_ids=fids)
+        self._set_ids(ids, changed)
+        return self
+
+    def remove_files(self, file_ids: Iterable[str] | str) -> ClusterState:
+        """Remove files and their faces; statistics update and emptied clusters are deleted.
+
+        The removed faces are remembered: :meth:`update` skips them if they are offered again.
+        """
+        if isinstance(file_ids, str):
+            file_ids = [file_ids]
+        wanted = set(map(str, file_ids))
+        gone = self.figures["file_id"].astype(str).isin(wanted).to_numpy(bool)
+        if not gone.any():
+            return self
+        changed = {i for i in self._ids()[gone] if i not in (None, schema.CLUSTER_INDEPENDENT, schema.CLUSTER_UNAVAILABLE)}
+        self._removed |= set(self.figures["figure_id"].astype(str)[gone])
+        keep = ~gone
+        self.figures = self.figures.loc[keep].reset_index(drop=True)
+        self.embeddings = self.embeddings[keep]
+        self.knn = self.knn.subset(np.flatnonzero(keep))
+        self._hd = self._hd[keep]
+        self._locked = self._locked[keep]
+        self._index = None
+        if len(self._cannot):
+            alive = set(self.figures["figure_id"].astype(str))
+            ok = self._cannot["a"].astype(str).isin(alive) & self._cannot["b"].astype(str).isin(alive)
+            self._cannot = self._cannot[ok.to_numpy(bool)].reset_index(drop=True)
+        self._log("remove_files", file_ids=sorted(wanted))
+        self._refresh(changed)
+        return self
+
+    # ------------------------------------------------------------------ incremental update
+    def update(self, new_figures: pd.DataFrame, new_embeddings: np.ndarray, *, progress: bool = False) -> ClusterState:
+        """Cluster faces added since the last run, honouring every manual edit; returns ``self``.
+
+        Faces already in the state (same ``figure_id``) and faces of removed files are
+        skipped. New faces join existing clusters or found new ones with earlier independent
+        faces (see :mod:`imm_analysis.cluster.incremental`); nothing placed earlier moves.
+        ``last_update`` reports the counts.
+        """
+        x_new = prepare_embeddings(new_embeddings, name="new_embeddings")
+        new_figures = _check_figures(new_figures, len(x_new), name="new_figures")
+        fid = new_figures["figure_id"].astype(str)
+        known = set(self.figures["figure_id"].astype(str)) | self._removed
+        fresh = (~fid.isin(known)).to_numpy(bool)
+        skipped = int((~fresh).sum())
+        new_figures = new_figures.loc[fresh].reset_index(drop=True)
+        x_new = x_new[fresh]
+        m = len(x_new)
+        self.last_update = {"new_faces": m, "skipped": skipped, "joined": 0, "new_clusters": 0, "independent": 0}
+        if m == 0:
+            return self
+        n_old = len(self.figures)
+        k = self.knn.n_neighbors
+        if self._index is None:
+            from imm_analysis.cluster.clusterer import _auto_backend
+
+            backend = _auto_backend(self.params.get("backend", "auto"), n_old + m)
+            self._index = NeighborIndex(self.embeddings, backend=backend)
+        self._index.add(x_new)
+        new_knn = self._index.search(x_new, k, query_offset=n_old, progress=progress)
+        knn = merge_reverse_neighbors(self.knn.append(new_knn), n_old)
+        hd_new = resolve_hd(new_figures, m, self._hd_rule)
+        figures = schema.coerce_frame(pd.concat([self.figures, new_figures], ignore_index=True), "figures")
+        hd = np.concatenate([self._hd, hd_new])
+        codes = self._image_codes(figures)
+        cluster_ids = self.clusters["cluster_id"].astype(str).tolist()
+        lookup = {c: i for i, c in enumerate(cluster_ids)}
+        old_labels = np.array([lookup.get(c, -1) for c in self._ids()], dtype=np.int64)
+        cannot = None
+        if len(self._cannot):
+            pos = pd.Index(figures["figure_id"].astype(str))
+            cannot = (pos.get_indexer(self._cannot["a"].astype(str)), pos.get_indexer(self._cannot["b"].astype(str)))
+        labels = incremental_labels(
+            old_labels,
+            knn,
+            self._index.embeddings,
+            hd,
+            codes,
+            float(self.params["threshold"]),
+            int(self.params["min_faces"]),
+            locked=self._locked,
+            cannot_link=cannot,
+        )
+        self.figures = figures
+        self.embeddings = self._index.embeddings
+        self.knn = knn
+        self._hd = hd
+        self._locked = np.concatenate([self._locked, np.zeros(m, dtype=bool)])
+        new_rows = np.arange(n_old, n_old + m)
+        # old faces that founded a new cluster with new faces change too
+        rows = np.flatnonzero(labels != np.concatenate([old_labels, np.full(m, -2)]))
+        rows = np.union1d(rows, new_rows)
+        self._assign(labels, rows, n_old_clusters=len(cluster_ids), cluster_ids=cluster_ids)
+        lab_new = labels[new_rows]
+        self.last_update.update(
+            joined=int(((lab_new >= 0) & (lab_new < len(cluster_ids))).sum()),
+            new_clusters=int(len(np.unique(labels[labels >= len(cluster_ids)]))),
+            independent=int((lab_new < 0).sum()),
+        )
+        return self
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the state to directory ``path`` atomically (Parquet frames, ``.npy`` arrays, JSON).
+
+        The directory is written beside ``path`` under a temporary name and swapped in at the
+        end, so a crash never leaves a half-written state. Returns the path.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            cats = {
+                "figures": _to_parquet(self.figures, tmp / "figures.parquet"),
+                "clusters": _to_parquet(self.clusters, tmp / "clusters.parquet"),
+            }
+            _to_parquet(self._cannot, tmp / "cannot_link.parquet")
+            np.save(tmp / "embeddings.npy", self.embeddings)
+            np.save(tmp / "knn_indices.npy", self.knn.indices)
+            np.save(tmp / "knn_similarities.npy", self.knn.similarities)
+            np.save(tmp / "hd.npy", self._hd)
+            np.save(tmp / "locked.npy", self._locked)
+            params = dict(self.params)
+            if callable(params.get("hd_rule")):
+                params["hd_rule"] = "<callable>"
+            meta = {
+                "format": _FORMAT,
+                "params": params,
+                "removed": sorted(self._removed),
+                "cover_locked": self._cover_locked,
+                "edits": self.edits,
+                "categories": cats,
+            }
+            (tmp / "state.json").write_text(json.dumps(meta, indent=1, default=str))
+            backup = None
+            if path.exists():
+                backup = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
+                os.replace(path, backup)
+            os.replace(tmp, path)
+            if backup is not None:
+                shutil.rmtree(backup, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, hd_rule: Any = None, seed: int | None = None) -> ClusterState:
+        """Read a state written by :meth:`save`.
+
+        ``hd_rule`` must be given again when the state was built with a callable rule (it
+        cannot be saved); it applies to faces added by later updates.
+        """
+        path = Path(path)
+        meta_file = path / "state.json"
+        if not meta_file.exists():
+            raise FileNotFoundError(f"{path} is not a saved ClusterState (no state.json)")
+        meta = json.loads(meta_file.read_text())
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"{meta_file}: unsupported state format {meta.get('format')!r}")
+        params = meta["params"]
+        if params.get("hd_rule") == "<callable>":
+            if hd_rule is None:
+                warnings.warn(
+                    f"{path}: the state was built with a callable hd_rule; pass hd_rule= to load() "
+                    "for updates (using IMM's default rule meanwhile)",
+                    stacklevel=2,
+                )
+            params["hd_rule"] = hd_rule
+        elif hd_rule is not None:
+            params["hd_rule"] = hd_rule
+        state = cls(
+            schema.coerce_frame(_from_parquet(path / "figures.parquet", meta["categories"]["figures"]), "figures"),
+            schema.coerce_frame(_from_parquet(path / "clusters.parquet", meta["categories"]["clusters"]), "clusters"),
+            np.load(path / "embeddings.npy"),
+            knn=KNNGraph(np.load(path / "knn_indices.npy"), np.load(path / "knn_similarities.npy")),
+            hd=np.load(path / "hd.npy"),
+            params=params,
+            locked=np.load(path / "locked.npy"),
+            cannot_link=_from_parquet(path / "cannot_link.parquet").astype("string"),
+            removed=meta["removed"],
+            cover_locked=meta["cover_locked"],
+            edits=meta["edits"],
+            seed=seed,
+        )
+        return state
+
+    def __repr__(self) -> str:
+        n_ind = int((self.figures["cluster_state"] == "independent").sum()) if len(self.figures) else 0
+        return (
+            f"ClusterState({len(self.figures)} faces, {len(self.clusters)} clusters, {n_ind} independent, "
+            f"threshold={self.params.get('threshold'):.3f}, min_faces={self.params.get('min_faces')}, "
+            f"{len(self.edits)} edits)"
+        )
+
+
+def _check_figures(figures: pd.DataFrame, n: int, name: str = "figures") -> pd.DataFrame:
+    if not isinstance(figures, pd.DataFrame):
+        raise TypeError(f"{name} must be a DataFrame, got {type(figures).__name__}")
+    if len(figures) != n:
+        raise ValueError(f"{name} has {len(figures)} rows but the embeddings have {n}; they must be row-aligned")
+    figures = figures.reset_index(drop=True)
+    if "figure_id" not in figures.columns:
+        figures = figures.assign(figure_id=[f"face-{uuid.uuid4()}" for _ in range(n)])
+    fid = figures["figure_id"].astype("string")
+    if fid.isna().any():
+        raise ValueError(f"{name}: row {int(np.flatnonzero(fid.isna().to_numpy(bool))[0])} has no figure_id")
+    dup = fid.duplicated()
+    if dup.any():
+        raise ValueError(f"{name}: figure_id {fid[dup].iloc[0]!r} appears more than once")
+    return schema.coerce_frame(figures, "figures")
+
+
+def _to_parquet(frame: pd.DataFrame, path: Path) -> dict[str, str]:
+    """Write ``frame``; object columns (dicts) as JSON text. Returns the categories' dtypes to restore."""
+    out = frame.copy()
+    cats = {c: str(out[c].cat.categories.dtype) for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)}
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = pd.array(
+                [None if v is None or (isinstance(v, float) and np.isnan(v)) else json.dumps(v, default=str) for v in out[col]],
+                dtype="string",
+            )
+            out = out.rename(columns={col: f"{col}__json"})
+    out.to_parquet(path, index=False)
+    return cats
+
+
+def _from_parquet(path: Path, cats: dict[str, str] | None = None) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    for col, dtype in (cats or {}).items():
+        if col in frame.columns and isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].cat.set_categories(frame[col].cat.categories.astype(dtype))
+    for col in list(frame.columns):
+        if col.endswith("__json"):
+            frame[col] = [json.loads(v) if isinstance(v, str) else None for v in frame[col]]
+            frame[col] = frame[col].astype(object)
+            frame = frame.rename(columns={col: col[: -len("__json")]})
+    return frame
