@@ -240,7 +240,6 @@ def coerce_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     figure columns (``det_score``, ``timestamp``, ``frame_index``) get their dtype.
     """
     cols = _columns(kind)
-    n = len(frame)
     out: dict[str, pd.Series] = {}
     for c, d in cols.items():
         if c in frame.columns:
