@@ -6,7 +6,8 @@ the identity), embedded by the local pipeline ``embed_crops`` with the 128-d tes
 
 Engine, default settings, threshold from ``calibrate_threshold`` (labels never seen):
 
-* IMM mode, ``min_faces=3``;
+* IMM mode, ``min_faces=3`` (founding at the calibrated threshold, then the join level one
+  decade looser in false-match rate; a single-level reference row shows the plain cut);
 * free mode, ``min_faces=1``.
 
 Baselines (labels used to pick their best threshold, i.e. an upper bound on what they reach):
@@ -193,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         sec = time.perf_counter() - t
         engines[mode] = eng
         add("FigureClusterer", mode, eng.labels_, eng.threshold_, "calibrated, no labels", sec)
+    print(f"join level {engines['imm'].join_threshold_:.4f} (false-match rate x "
+          f"{engines['imm'].join_fmr_factor:g} of the calibrated threshold, same impostor fit)")
+    single = FigureClusterer(min_faces=3, join_fmr_factor=1).fit(x, knn=engines["imm"].knn_)
+    add("FigureClusterer", "imm", single.labels_, single.threshold_, "single level, join_fmr_factor=1 (reference)")
 
     # --- agglomerative (sklearn), oracle thresholds
     t = time.perf_counter()

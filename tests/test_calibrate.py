@@ -153,3 +153,21 @@ def test_bad_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(pair_similarities(np.eye(5), 1000)) == 10  # all pairs when there are few
+
+
+def test_looser_threshold_is_the_calibration_at_a_looser_rate():
+    from imm_analysis.cluster.calibrate import looser_threshold
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 128)).astype(np.float32)  # strangers only
+    t5, d = calibrate_threshold(x, target_fmr=1e-5, return_details=True)
+    t4 = calibrate_threshold(x, target_fmr=1e-4)
+    # one decade looser from the 1e-5 threshold is the 1e-4 threshold of the same fit
+    assert looser_threshold(t5, d["centre"], d["scale_upper"], 10.0) == pytest.approx(t4, abs=1e-9)
+    assert looser_threshold(t5, d["centre"], d["scale_upper"], 1.0) == t5
+    # far in the tail it stays finite and below the threshold; at or below the centre nothing changes
+    far = looser_threshold(0.99, d["centre"], d["scale_upper"], 10.0)
+    assert np.isfinite(far) and d["centre"] < far < 0.99
+    assert looser_threshold(d["centre"] - 0.01, d["centre"], d["scale_upper"], 10.0) == d["centre"] - 0.01
+    with pytest.raises(ValueError, match="fmr_factor"):
+        looser_threshold(t5, d["centre"], d["scale_upper"], 0.5)

@@ -146,3 +146,72 @@ def test_cluster_faces_frames(synth):
     # same seed, same ids
     again = cluster_faces(synth.figures, synth.embeddings, threshold=0.4, seed=3)[1]
     assert again["cluster_id"].tolist() == clusters["cluster_id"].tolist()
+
+
+def _join_scene(seed=0, dim=64):
+    """Strangers (for the impostor fit), a person A of 3 core faces, a fragment of A, and probes.
+
+    Rows: 0-2 A's core (cos ~0.985 to A), 3-4 a fragment of A (close to each other, cos 0.59 to A,
+    so about 0.58 to A's core: between the join level and the threshold), 5 a face of A at cos 0.3 (below both), 6-8 three faces of person B
+    linked only at the join level, 9-208 strangers (one face each).
+    """
+    rng = np.random.default_rng(seed)
+    q = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
+    a_dir, b_dir = q[0], q[1]
+
+    def around(centre, cos, k, shared=0.0):
+        noise = rng.normal(size=(k, dim)) + shared * rng.normal(size=dim)  # shared: faces close to each other
+        noise -= np.outer(noise @ centre, centre)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        return cos * centre + np.sqrt(1 - cos**2) * noise
+
+    strangers = rng.normal(size=(200, dim))
+    x = np.vstack([around(a_dir, 0.985, 3), around(a_dir, 0.59, 2, shared=3.0), around(a_dir, 0.3, 1), around(b_dir, 0.78, 3), strangers])
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_join_level_lets_a_fragment_join_and_keeps_strangers_out():
+    x = _join_scene()
+    est = FigureClusterer(0.6).fit(x)
+    # the join level comes from the impostor fit: one decade looser than 0.6, well above the strangers
+    assert 0.45 < est.join_threshold_ < 0.6
+    assert est.impostor_["centre"] is not None
+    labels = est.labels_
+    a = labels[0]
+    assert a >= 0 and (labels[:3] == a).all()
+    assert (labels[3:5] == a).all()  # the fragment joins A
+    assert labels[5] == -1  # too far from A even at the join level
+    b = labels[6]
+    assert b >= 0 and b != a and (labels[6:9] == b).all()  # 3 faces linked at the join level found
+    assert (labels[9:] == -1).all()  # lone strangers join nothing
+    # without the join level only A's core founds
+    plain = FigureClusterer(0.6, join_fmr_factor=1).fit(x).labels_
+    assert (plain[:3] >= 0).all() and (plain[3:] == -1).all()
+    np.testing.assert_array_equal(est.recut(0.6), labels)
+    # free mode is a plain cut: every component founds at the threshold
+    free = FigureClusterer(0.6, min_faces=1).fit(x)
+    assert free.labels_[3] != free.labels_[0]
+
+
+def test_join_level_keeps_the_constraints():
+    x = _join_scene()
+    n = len(x)
+    hd = np.ones(n, bool)
+    hd[4] = False  # a non-HD face of the fragment
+    hd[6] = False  # B keeps only 2 HD faces: it may not found, even at the join level
+    labels = FigureClusterer(0.6).fit(x, figures_for(n, hd=hd)).labels_
+    a = labels[0]
+    assert (labels[3:5] == a).all()  # a non-HD face may join
+    assert (labels[6:9] == -1).all()  # non-HD faces never found
+    # the fragment holds a face of an image of A's core: it never shares A's cluster
+    files = [f"file-{i}" for i in range(n)]
+    files[3] = "file-0"
+    labels = FigureClusterer(0.6).fit(x, figures_for(n, files=files)).labels_
+    assert labels[0] >= 0 and labels[3] != labels[0]
+
+
+def test_join_level_with_too_few_faces_for_an_impostor_fit():
+    x, _ = people([2])
+    est = FigureClusterer(0.5, min_faces=1).fit(x)
+    assert est.join_threshold_ == 0.5 and est.impostor_["centre"] is None
+    assert est.labels_.tolist() == [0, 0]

@@ -13,15 +13,17 @@ import warnings
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import log_ndtr, ndtri, ndtri_exp
 
 if TYPE_CHECKING:  # pragma: no cover
     from imm_analysis.cluster.knn import KNNGraph
 
-__all__ = ["DEFAULT_TARGET_FMR", "calibrate_threshold", "pair_similarities"]
+__all__ = ["DEFAULT_JOIN_FMR_FACTOR", "DEFAULT_TARGET_FMR", "calibrate_threshold", "looser_threshold", "pair_similarities"]
 
 #: Default false-match rate per pair of different people.
 DEFAULT_TARGET_FMR = 1e-5
+#: Default ratio of the join level's false-match rate to the founding threshold's (one decade).
+DEFAULT_JOIN_FMR_FACTOR = 10.0
 _BLOCK = 16_384
 _TRIM_Z = 3.0  # pairs above centre + 3 scales are treated as possibly same-person while fitting
 _FEW_IDENTITIES_RATE = 0.05
@@ -234,3 +236,43 @@ def calibrate_threshold(
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
     return (threshold, details) if return_details else threshold
+
+
+def looser_threshold(threshold: float, centre: float, scale: float, fmr_factor: float = DEFAULT_JOIN_FMR_FACTOR) -> float:
+    """The similarity whose modelled false-match rate is ``fmr_factor`` times that of ``threshold``.
+
+    Uses the impostor model of :func:`calibrate_threshold` (``centre`` and ``scale_upper`` of its
+    details): ``FMR(t) = 1 - Phi((t - centre) / scale)``. The answer is
+    ``centre + scale * z_j`` with ``Phi(-z_j) = fmr_factor * Phi(-z)``, computed in log space so
+    that it stays finite far in the tail. It is never above ``threshold``; when the looser rate
+    would reach one half (``threshold`` at or below the impostor centre) ``threshold`` itself is
+    returned.
+
+    Parameters
+    ----------
+    threshold : float
+        A cosine-similarity threshold (calibrated or set by hand).
+    centre, scale : float
+        Impostor centre and upper scale (``calibrate_threshold(..., return_details=True)``).
+    fmr_factor : float, default=10
+        How many times more false matches the returned level admits (>= 1; 1 returns ``threshold``).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> t = 0.0 + 0.1 * float(ndtri(1 - 1e-5))  # the 1e-5 threshold of a N(0, 0.1) impostor law
+    >>> round(looser_threshold(t, 0.0, 0.1, 10.0), 4) == round(0.1 * float(ndtri(1 - 1e-4)), 4)
+    True
+    """
+    if fmr_factor < 1:
+        raise ValueError(f"fmr_factor must be >= 1, got {fmr_factor}")
+    if fmr_factor == 1 or not (scale > 0 and math.isfinite(scale)) or not math.isfinite(threshold):
+        return float(threshold)
+    log_rate = float(log_ndtr(-(threshold - centre) / scale)) + math.log(fmr_factor)
+    if log_rate >= math.log(0.5):
+        return float(threshold)
+    z = -float(ndtri_exp(log_rate))
+    return float(min(centre + scale * z, threshold))

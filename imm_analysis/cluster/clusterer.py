@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -28,8 +29,13 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
     independent (label -1). Two faces of one image (for videos: one frame) never share a
     cluster. :meth:`partial_fit` places new faces without moving earlier ones.
 
-    "Belong together" is constrained average linkage on a cosine kNN graph: two groups
-    merge when the mean similarity of the kNN edges between them is at least ``threshold``.
+    "Belong together" is constrained exact average linkage over a cosine kNN graph: two
+    groups merge when the mean similarity of all pairs between them is at least ``threshold``.
+
+    With ``min_faces > 1`` a second, looser level ``join_threshold_`` lets what the founding
+    rule left over join (see Notes): a fragment of independent faces that belongs together
+    with exactly one founded cluster at that level joins it, and a group with no founded
+    cluster founds one if it holds ``min_faces`` HD faces.
 
     Parameters
     ----------
@@ -43,6 +49,10 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         Which faces are high-definition. None: IMM's rule (:func:`imm_analysis.quality.hd_mask`)
         when ``figures`` are given, every face when they are not; a dict of ``hd_mask``
         keyword arguments; or a callable ``figures -> bool array``.
+    join_fmr_factor : float, default=10
+        The join level is the similarity whose false-match rate (under the impostor model
+        fitted by ``calibrate_threshold``) is this many times that of ``threshold_``: one
+        decade looser. 1 disables the join level (a plain cut at ``threshold_``).
     n_neighbors : int, default=30
         Neighbours per face in the kNN graph.
     backend : {"auto", "numpy", "faiss", "faiss-flat"}, default="auto"
@@ -59,6 +69,11 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         Cluster per face, -1 for independent faces.
     threshold_ : float
         The threshold actually used.
+    join_threshold_ : float
+        The join level at ``threshold_`` (``<= threshold_``; equal when there is none).
+    impostor_ : dict
+        ``centre`` and ``scale_upper`` of the impostor fit used for the join level (``None``
+        values when the faces are too few to fit it).
     knn_ : KNNGraph
         The neighbour graph (reuse it for UMAP or calibration).
     dendrogram_ : Dendrogram
@@ -76,6 +91,29 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
     embeddings: no n x n matrix is ever built, unlike scikit-learn's agglomerative
     clustering, whose worst case is O(n^2).
 
+    Founding and joining. IMM lets a face that did not found a cluster join one later; the
+    join level applies that to a single fit. Both levels cut the same dendrogram:
+
+    1. at ``threshold_`` every component with ``min_faces`` HD faces founds a cluster;
+    2. at ``join_threshold_`` each larger component is looked at once: holding exactly one
+       founded cluster, its independent faces join that cluster; holding none, it founds a
+       cluster when it has ``min_faces`` HD faces; holding two or more, nothing changes
+       (two founded people are never merged at the looser level).
+
+    Why a looser level is sound: at the founding level a false link creates a person out of
+    strangers, so it needs the strict per-pair rate; at the join level a link only counts
+    when it attaches leftovers to one well-founded cluster, or when it gathers ``min_faces``
+    HD faces that all belong together, so it can afford a higher per-pair rate. The level is
+    derived from the same impostor fit as the calibrated threshold (no per-model constant):
+    the similarity with ``join_fmr_factor`` times the false-match rate of ``threshold_``
+    (:func:`~imm_analysis.cluster.calibrate.looser_threshold`), which follows a threshold
+    set by hand as well. The default factor, one decade, is the smallest step a rate is
+    usually quoted in; on LFW (128-d) it moves 1e-5 (0.450) to 1e-4 (0.394). Constraints
+    hold at both levels because a component of the constrained dendrogram never holds two
+    faces of one image or a "not the same person" pair. With ``min_faces=1`` every
+    component with an HD face founds at ``threshold_``, so the join level only lets
+    components of non-HD faces join. :meth:`partial_fit` joins and founds at ``threshold_``.
+
     Examples
     --------
     >>> import numpy as np
@@ -90,6 +128,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         "threshold": [Interval(Real, -1, 1, closed="both"), None],
         "min_faces": [Interval(Integral, 1, None, closed="left")],
         "hd_rule": [dict, callable, None],
+        "join_fmr_factor": [Interval(Real, 1, None, closed="left")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "backend": [StrOptions({"auto", "numpy", "faiss", "faiss-flat"})],
         "linkage_floor": [Interval(Real, -1, 1, closed="both")],
@@ -102,6 +141,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         *,
         min_faces: int = 3,
         hd_rule: Any = None,
+        join_fmr_factor: float = 10.0,
         n_neighbors: int = 30,
         backend: str = "auto",
         linkage_floor: float = 0.0,
@@ -110,6 +150,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         self.threshold = threshold
         self.min_faces = min_faces
         self.hd_rule = hd_rule
+        self.join_fmr_factor = join_fmr_factor
         self.n_neighbors = n_neighbors
         self.backend = backend
         self.linkage_floor = linkage_floor
@@ -155,21 +196,14 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
             if knn.n_samples != n:
                 raise ValueError(f"knn has {knn.n_samples} rows but embeddings have {n}")
             index = NeighborIndex(x, backend=_auto_backend(self.backend, n))
-        if self.threshold is None:
-            try:
-                from imm_analysis.cluster.calibrate import calibrate_threshold
-            except ImportError as err:  # pragma: no cover - until calibration lands
-                raise ImportError("threshold=None needs imm_analysis.cluster.calibrate; pass a threshold") from err
-            self.threshold_ = float(calibrate_threshold(x, knn=knn))
-        else:
-            self.threshold_ = float(self.threshold)
+        self._calibrate(x, knn)
         self.knn_ = knn
         self._index = index
         self.hd_ = resolve_hd(figures, n, self.hd_rule)
         self._image_keys = pd.Index(image_keys(figures, n) if figures is not None else np.arange(n))
         self._image_codes = np.arange(n, dtype=np.int64) if figures is None else self._codes(self._image_keys)
         self._cannot_link = _pairs(cannot_link)
-        self._min_sim = min(float(self.linkage_floor), self.threshold_)
+        self._min_sim = min(float(self.linkage_floor), self.join_threshold_)
         self._rebuild_dendrogram()
         self.labels_ = self._cut(self.threshold_, self.min_faces, self.hd_)
         self.n_clusters_ = int(self.labels_.max()) + 1 if n else 0
@@ -267,7 +301,8 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         ----------
         threshold : float, optional
             Default ``threshold_``. Must be >= the dendrogram's floor
-            (``min(linkage_floor, threshold_)`` at fit time).
+            (``min(linkage_floor, join_threshold_)`` at fit time). The join level follows it
+            (:meth:`join_level`); below the floor it is clipped to the floor.
         min_faces : int, optional
             Default ``min_faces``.
         hd : ndarray of bool, shape (n_faces,), optional
@@ -332,14 +367,93 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         )
         self._parent = self._dendrogram.parent
 
+    def join_level(self, threshold: float | None = None) -> float:
+        """The join level used with ``threshold`` (default ``threshold_``); see Notes."""
+        check_is_fitted(self, "labels_")
+        return self._join_level(self.threshold_ if threshold is None else float(threshold))
+
+    def _join_level(self, t: float) -> float:
+        centre, scale = self.impostor_["centre"], self.impostor_["scale_upper"]
+        if centre is None or self.join_fmr_factor == 1:
+            return t
+        from imm_analysis.cluster.calibrate import looser_threshold
+
+        return max(looser_threshold(t, centre, scale, self.join_fmr_factor), min(self._min_sim, t))
+
+    def _calibrate(self, x: np.ndarray, knn: KNNGraph) -> None:
+        """Set ``threshold_``, the impostor fit and ``join_threshold_``."""
+        from imm_analysis.cluster.calibrate import calibrate_threshold
+
+        details: dict[str, Any] | None = None
+        if self.threshold is None:
+            self.threshold_, details = calibrate_threshold(x, knn=knn, return_details=True)
+            self.threshold_ = float(self.threshold_)
+        else:
+            self.threshold_ = float(self.threshold)
+            if self.join_fmr_factor > 1:
+                try:
+                    with warnings.catch_warnings():  # the user chose the threshold: no advice on it
+                        warnings.simplefilter("ignore", UserWarning)
+                        _, details = calibrate_threshold(x, return_details=True)
+                except ValueError:  # too few faces or no spread: no impostor model, no join level
+                    details = None
+        self.impostor_ = {
+            "centre": None if details is None else float(details["centre"]),
+            "scale_upper": None if details is None else float(details["scale_upper"]),
+        }
+        self._min_sim = -np.inf  # no floor yet: the dendrogram is built down to the join level
+        self.join_threshold_ = self._join_level(self.threshold_)
+
     def _cut(self, threshold: float, min_faces: int, hd: np.ndarray) -> np.ndarray:
         comp = cut(self._dendrogram, threshold, self._parent)
-        return found_clusters(comp, hd, min_faces)
+        labels = found_clusters(comp, hd, min_faces)
+        join = self._join_level(threshold)
+        if min_faces > 1 and join < threshold:
+            labels = _join_leftovers(labels, cut(self._dendrogram, join, self._parent), hd, min_faces)
+        return labels
 
     def __sklearn_tags__(self):  # pragma: no cover - scikit-learn metadata
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _join_leftovers(labels: np.ndarray, comp: np.ndarray, hd: np.ndarray, min_faces: int) -> np.ndarray:
+    """Apply the join level: ``labels`` founded at the strict cut, ``comp`` the looser cut's components.
+
+    A looser component holding exactly one founded cluster gives its independent faces to that
+    cluster; one holding none founds when it has ``min_faces`` HD faces; one holding two or more
+    is left as it is. Labels are renumbered in order of each cluster's first row, as
+    :func:`found_clusters` numbers them. Vectorised, O(n).
+    """
+    n = len(labels)
+    if n == 0:
+        return labels
+    size = int(comp.max()) + 1
+    founded = labels >= 0
+    # the founded clusters are whole strict components, so each lies in one looser component
+    n_lab = int(labels.max()) + 1 if founded.any() else 0
+    lab_comp = np.full(n_lab, -1, dtype=np.int64)
+    lab_comp[labels[founded]] = comp[founded]
+    n_founded = np.bincount(lab_comp, minlength=size)
+    owner = np.full(size, -1, dtype=np.int64)
+    owner[lab_comp] = np.arange(n_lab)
+    out = labels.copy()
+    free = ~founded
+    one = free & (n_founded[comp] == 1)
+    out[one] = owner[comp[one]]
+    none = free & (n_founded[comp] == 0)
+    if none.any():
+        hd_count = np.bincount(comp[none], weights=np.asarray(hd, dtype=np.float64)[none], minlength=size)
+        new = none & (hd_count[comp] >= max(int(min_faces), 1))
+        out[new] = n_lab + comp[new]  # temporary ids, renumbered below
+    ok = out >= 0
+    if ok.any():
+        roots, first, inv = np.unique(out[ok], return_index=True, return_inverse=True)
+        rank = np.empty(len(roots), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(roots))
+        out[ok] = rank[inv]
+    return out
 
 
 def _auto_backend(backend: str, n: int) -> str:
