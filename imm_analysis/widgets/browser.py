@@ -1,0 +1,324 @@
+"""ClusterBrowser: page through clusters by size, look at their faces, and fix them by hand.
+
+Every edit (merge, eject, rename, set cover) is written into the
+:class:`~imm_analysis.cluster.state.ClusterState` through its edit methods, so it persists
+(``state.save``) and survives later incremental runs (``state.update``). The browser is
+drivable headless: its methods edit and return summaries; ``.widget`` builds the UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from imm_analysis.quality import HD_FAIL_REASONS, hd_mask
+
+if TYPE_CHECKING:  # pragma: no cover
+    import ipywidgets
+    from matplotlib.figure import Figure
+
+    from imm_analysis.cluster.state import ClusterState
+    from imm_analysis.viz.plots import ImageSource
+
+__all__ = ["ClusterBrowser"]
+
+
+class ClusterBrowser:
+    """Browse and edit a clustering, largest clusters first.
+
+    Parameters
+    ----------
+    state : ClusterState
+        The clustering to browse; edits go through its methods.
+    images : ImageSource, optional
+        Maps ``file_id`` / ``uri`` to local images for the face montages (see
+        :func:`imm_analysis.viz.plots.load_face_crop`).
+    page_size : int, default=8
+        Clusters per page.
+    max_faces : int, default=24
+        Faces shown per cluster montage.
+
+    Examples
+    --------
+    >>> browser = ClusterBrowser(state)  # doctest: +SKIP
+    >>> browser.page_clusters  # the largest clusters  # doctest: +SKIP
+    >>> browser.merge(browser.page_clusters[:2])  # doctest: +SKIP
+    >>> browser.rename(browser.selected, "regular customer 1")  # doctest: +SKIP
+    >>> browser.widget  # in Jupyter  # doctest: +SKIP
+    """
+
+    def __init__(self, state: ClusterState, images: ImageSource = None, *, page_size: int = 8, max_faces: int = 24):
+        for attr in ("figures", "clusters", "merge", "eject", "rename", "set_cover"):
+            if not hasattr(state, attr):
+                raise TypeError(f"ClusterBrowser needs a ClusterState; {type(state).__name__} has no {attr!r}")
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size}")
+        self.state = state
+        self.images = images
+        self.page_size = int(page_size)
+        self.max_faces = int(max_faces)
+        self.page = 0
+        self.selected: str | None = None
+        self._widget: ipywidgets.VBox | None = None
+        self._ui: dict[str, Any] = {}
+        self._syncing = False
+        self._select_default()
+
+    # ------------------------------------------------------------------ navigation
+    def clusters_by_size(self) -> pd.DataFrame:
+        """The clusters frame, largest first (``face_count`` then ``cluster_id``)."""
+        c = self.state.clusters.copy()
+        c["_n"] = pd.to_numeric(c["face_count"], errors="coerce").fillna(0).astype("int64")
+        c = c.sort_values(["_n", "cluster_id"], ascending=[False, True], kind="stable")
+        return c.drop(columns="_n").reset_index(drop=True)
+
+    @property
+    def n_pages(self) -> int:
+        """Number of pages (at least 1)."""
+        return max(1, -(-len(self.state.clusters) // self.page_size))
+
+    @property
+    def page_clusters(self) -> list[str]:
+        """Cluster ids on the current page, largest first."""
+        c = self.clusters_by_size()
+        start = self.page * self.page_size
+        return c["cluster_id"].astype(str).iloc[start : start + self.page_size].tolist()
+
+    def go(self, page: int) -> list[str]:
+        """Show page ``page`` (0-based, clamped) and select its largest cluster; returns its ids."""
+        self.page = int(min(max(page, 0), self.n_pages - 1))
+        ids = self.page_clusters
+        self.selected = ids[0] if ids else None
+        self.refresh()
+        return ids
+
+    def next_page(self) -> list[str]:
+        """Go to the next page."""
+        return self.go(self.page + 1)
+
+    def prev_page(self) -> list[str]:
+        """Go to the previous page."""
+        return self.go(self.page - 1)
+
+    def select(self, cluster_id: str) -> pd.DataFrame:
+        """Select a cluster (moving to its page) and return its faces."""
+        ids = self.clusters_by_size()["cluster_id"].astype(str).tolist()
+        if str(cluster_id) not in ids:
+            raise KeyError(f"no cluster {cluster_id!r} in the state")
+        self.page = ids.index(str(cluster_id)) // self.page_size
+        self.selected = str(cluster_id)
+        self.refresh()
+        return self.faces()
+
+    def _select_default(self) -> None:
+        ids = self.clusters_by_size()["cluster_id"].astype(str).tolist()
+        if self.selected in ids:
+            self.page = ids.index(self.selected) // self.page_size
+            return
+        self.page = int(min(self.page, self.n_pages - 1))
+        on_page = ids[self.page * self.page_size : (self.page + 1) * self.page_size]
+        self.selected = on_page[0] if on_page else (ids[0] if ids else None)
+
+    def faces(self, cluster_id: str | None = None) -> pd.DataFrame:
+        """The faces of a cluster (default the selected one), best ``face_quality`` first.
+
+        Columns ``figure_id``, ``file_id``, ``face_quality``, ``is_hd``, ``hd_fail``, and the
+        row position ``row`` in ``state.figures``.
+        """
+        cid = self.selected if cluster_id is None else str(cluster_id)
+        f = self.state.figures
+        mask = (f["figure_cluster_id"].astype("string") == cid).fillna(False).to_numpy(bool)
+        rows = np.flatnonzero(mask)
+        sub = f.iloc[rows]
+        hd, reason = hd_mask(sub, **dict(self._hd_rule()))
+        out = pd.DataFrame(
+            {
+                "row": rows,
+                "figure_id": sub["figure_id"].astype("string").to_numpy(),
+                "file_id": sub["file_id"].astype("string").to_numpy(),
+                "face_quality": pd.to_numeric(sub.get("face_quality"), errors="coerce").to_numpy(dtype=float)
+                if "face_quality" in sub.columns
+                else np.nan,
+                "is_hd": hd,
+                "hd_fail": [None if r < 0 else HD_FAIL_REASONS[r] for r in reason],
+            }
+        )
+        return out.sort_values("face_quality", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+
+    def _hd_rule(self) -> dict[str, float]:
+        rule = getattr(self.state, "params", {}).get("hd_rule")
+        return dict(rule) if isinstance(rule, dict) else {}
+
+    def montage(self, cluster_id: str | None = None) -> Figure:
+        """Montage of a cluster's faces (default the selected one), cover marked, non-HD flagged."""
+        from imm_analysis.viz.plots import plot_cluster_montage
+
+        cid = self.selected if cluster_id is None else str(cluster_id)
+        if cid is None:
+            raise ValueError("there are no clusters to show")
+        name = self._row(cid).get("name")
+        title = f"{cid}" + (f" ({name})" if isinstance(name, str) and name else "")
+        return plot_cluster_montage(
+            self.state.figures, cid, self.images, clusters=self.state.clusters, max_faces=self.max_faces,
+            hd_rule=self._hd_rule() or None, title=f"{title}: {int(self._row(cid).get('face_count') or 0)} faces",
+        )
+
+    def _row(self, cid: str) -> pd.Series:
+        c = self.state.clusters
+        hit = c.loc[(c["cluster_id"].astype("string") == cid).fillna(False).to_numpy(bool)]
+        return hit.iloc[0] if len(hit) else pd.Series(dtype=object)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Where the browser stands: page, clusters, the selected cluster and its size, name and cover."""
+        row = self._row(self.selected) if self.selected else pd.Series(dtype=object)
+        return {
+            "page": self.page,
+            "n_pages": self.n_pages,
+            "n_clusters": len(self.state.clusters),
+            "page_clusters": self.page_clusters,
+            "selected": self.selected,
+            "face_count": None if row.empty else int(row["face_count"]),
+            "name": None if row.empty or pd.isna(row["name"]) else str(row["name"]),
+            "cover_file_id": None if row.empty or pd.isna(row["cover_file_id"]) else str(row["cover_file_id"]),
+            "n_edits": len(getattr(self.state, "edits", [])),
+        }
+
+    # ------------------------------------------------------------------ edits (through ClusterState)
+    def merge(self, cluster_ids: Iterable[str], *, into: str | None = None) -> dict[str, Any]:
+        """Merge clusters (into ``into``, default the largest) and select the result."""
+        ids = [str(c) for c in cluster_ids]
+        before = set(self.state.clusters["cluster_id"].astype(str))
+        self.state.merge(ids, into=into)
+        after = set(self.state.clusters["cluster_id"].astype(str))
+        kept = [c for c in ids if c in after]
+        self.selected = into if into is not None else (kept[0] if kept else None)
+        if self.selected is None and after - before:
+            self.selected = sorted(after - before)[0]
+        return self._after_edit()
+
+    def eject(self, figure_ids: Iterable[str] | str) -> dict[str, Any]:
+        """Make faces independent for good (they never rejoin in later updates)."""
+        self.state.eject(figure_ids)
+        return self._after_edit()
+
+    def rename(self, cluster_id: str | None, name: str | None) -> dict[str, Any]:
+        """Name a cluster (default the selected one)."""
+        cid = self.selected if cluster_id is None else str(cluster_id)
+        self.state.rename(cid, name)
+        self.selected = cid
+        return self._after_edit()
+
+    def set_cover(self, cluster_id: str | None, file_id: str) -> dict[str, Any]:
+        """Make ``file_id`` (a file with one of the cluster's faces) the cluster's cover."""
+        cid = self.selected if cluster_id is None else str(cluster_id)
+        self.state.set_cover(cid, file_id)
+        self.selected = cid
+        return self._after_edit()
+
+    def _after_edit(self) -> dict[str, Any]:
+        self._select_default()
+        self.refresh()
+        return self.summary
+
+    # ------------------------------------------------------------------ widget
+    @property
+    def widget(self) -> ipywidgets.VBox:
+        """The ipywidgets UI (built on first access; works without a display)."""
+        if self._widget is None:
+            self._widget = self._build()
+            self.refresh()
+        return self._widget
+
+    def _build(self) -> ipywidgets.VBox:
+        import ipywidgets as w
+
+        ui = {
+            "prev": w.Button(description="< prev", layout=w.Layout(width="7em")),
+            "next": w.Button(description="next >", layout=w.Layout(width="7em")),
+            "page": w.HTML(),
+            "clusters": w.Select(description="clusters", rows=8, layout=w.Layout(width="30em")),
+            "montage": w.Image(format="png"),
+            "faces": w.SelectMultiple(description="faces", rows=8, layout=w.Layout(width="30em")),
+            "eject": w.Button(description="eject selected faces", button_style="warning"),
+            "name": w.Text(description="name", placeholder="person's name"),
+            "rename": w.Button(description="rename"),
+            "cover": w.Dropdown(description="cover file"),
+            "set_cover": w.Button(description="set cover"),
+            "others": w.SelectMultiple(description="merge in", rows=6, layout=w.Layout(width="30em")),
+            "merge": w.Button(description="merge into this cluster", button_style="info"),
+            "status": w.HTML(),
+        }
+        ui["prev"].on_click(lambda _: self._guard(self.prev_page))
+        ui["next"].on_click(lambda _: self._guard(self.next_page))
+        ui["clusters"].observe(self._on_select, names="value")
+        ui["eject"].on_click(lambda _: self._guard(self.eject, list(ui["faces"].value)))
+        ui["rename"].on_click(lambda _: self._guard(self.rename, None, ui["name"].value or None))
+        ui["set_cover"].on_click(lambda _: self._guard(self.set_cover, None, ui["cover"].value))
+        ui["merge"].on_click(lambda _: self._guard(self.merge, [self.selected, *ui["others"].value], into=self.selected))
+        self._ui = ui
+        edit = w.VBox([
+            ui["faces"], ui["eject"], w.HBox([ui["name"], ui["rename"]]), w.HBox([ui["cover"], ui["set_cover"]]),
+            ui["others"], ui["merge"], ui["status"],
+        ])
+        return w.VBox([w.HBox([ui["prev"], ui["page"], ui["next"]]), w.HBox([ui["clusters"], edit]), ui["montage"]])
+
+    def _guard(self, fn, *args, **kwargs) -> None:
+        """Run an edit from a button; show errors in the status line instead of raising."""
+        try:
+            fn(*args, **kwargs)
+        except (ValueError, KeyError, TypeError) as exc:
+            if self._ui:
+                self._ui["status"].value = f"<span style='color:#b00'>{type(exc).__name__}: {exc}</span>"
+            return
+        if self._ui:
+            self._ui["status"].value = f"done: {getattr(fn, '__name__', 'edit')}"
+
+    def _on_select(self, change: dict) -> None:
+        if self._syncing or change["new"] is None:
+            return
+        self.selected = change["new"]
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the page list, the selected cluster's faces and the edit controls."""
+        if self._widget is None and not self._ui:
+            return
+        from imm_analysis.widgets._render import figure_png
+
+        ui = self._ui
+        self._syncing = True
+        try:
+            c = self.clusters_by_size()
+            on_page = c.iloc[self.page * self.page_size : (self.page + 1) * self.page_size]
+            ui["page"].value = f"&nbsp;page {self.page + 1} of {self.n_pages} ({len(c):,} clusters)&nbsp;"
+            ui["clusters"].options = [(self._label(r), str(r.cluster_id)) for r in on_page.itertuples()]
+            ui["clusters"].value = self.selected if self.selected in on_page["cluster_id"].astype(str).tolist() else None
+            others = c[c["cluster_id"].astype(str) != self.selected]
+            ui["others"].options = [(self._label(r), str(r.cluster_id)) for r in others.itertuples()]
+            if self.selected is None:
+                ui["faces"].options, ui["cover"].options = [], []
+                ui["montage"].value = b""
+                return
+            faces = self.faces()
+            ui["faces"].options = [
+                (f"{r.figure_id[:12]}  q={r.face_quality:.2f}{'' if r.is_hd else '  not HD'}", r.figure_id)
+                for r in faces.itertuples()
+            ]
+            files = list(dict.fromkeys(faces["file_id"].astype(str)))
+            ui["cover"].options = files
+            cover = self.summary["cover_file_id"]
+            ui["cover"].value = cover if cover in files else (files[0] if files else None)
+            name = self.summary["name"]
+            ui["name"].value = name or ""
+            ui["montage"].value = figure_png(self.montage())
+        finally:
+            self._syncing = False
+
+    @staticmethod
+    def _label(r: Any) -> str:
+        name = r.name if isinstance(r.name, str) and r.name else ""
+        return f"{int(r.face_count):>4} faces  {name or r.cluster_id}"
