@@ -8,9 +8,23 @@ Measured in one process, on the same model pack and the same files:
   pre-resized detector inputs and pre-aligned, pre-normalised crops, recognizer batched;
 * the baseline: a plain loop over insightface's ``FaceAnalysis.get`` (``FaceAnalysis`` built
   offline on the pack directory itself, which insightface 2.x accepts as ``name``: nothing is
-  downloaded), with ``cv2.imread`` per file as users write it. For crops the baseline is
-  insightface's per-face recognizer call (``ArcFaceONNX.get_feat`` one crop at a time), since
-  ``FaceAnalysis`` has no crop mode.
+  downloaded), with ``cv2.imread`` per file as users write it. For crops, ``FaceAnalysis`` has no
+  crop mode, so the baseline is ``FaceAnalysis.get`` on each crop padded by 24 pixels with
+  ``det_size=(160, 160)``: the same detector pass ``embed_crops(detect=True)`` makes, then
+  insightface's per-face alignment and recognizer call. A second reference line gives the bare
+  per-face recognizer loop (``ArcFaceONNX.get_feat`` one crop at a time), the fair comparison for
+  ``detect=False``. On crops, the 2x target cannot be met: even the raw batched recognizer is
+  only ~1.3x faster than one-at-a-time calls (the 128-d MobileFaceNet is small, so batching
+  saves little), and the pipeline does the same detector work as the baseline.
+
+The photos run also reports ``decode_scale=1`` (full JPEG decoding) and the mean cosine between
+its embeddings and those of the default reduced decoding.
+
+Load from other processes moves single timings a lot on a shared machine, so every measurement
+is repeated ``--repeat`` times, pipeline, limit and baseline interleaved, and the best time of
+each is used (each round's ratios are printed too). Each round also prints the process CPU time
+(all threads) of the pipeline and of the limit: their ratio is the share of the work that is
+inference, which load from other processes moves much less than wall-clock time.
 
 Targets (2 cores): pipeline >= 85% of the limit, >= 2x the FaceAnalysis loop.
 
@@ -32,12 +46,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
+CPU: list[float] = [0.0]  # process CPU seconds (all threads) of the last _timeit call
+
+
 def _timeit(fn, repeat: int = 1) -> tuple[float, object]:
     best, out = float("inf"), None
     for _ in range(repeat):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         out = fn()
         best = min(best, time.perf_counter() - t)
+        CPU[0] = time.process_time() - c
     return best, out
 
 
@@ -90,12 +108,16 @@ def limit_crops(model, crops: np.ndarray, batch_size: int, detect: bool) -> floa
     return t
 
 
-def baseline_images(pack: Path, paths: list[Path], det_size: int) -> tuple[float, int]:
-    import cv2
+def _face_analysis(pack: Path, det_size: int):
     from insightface.app import FaceAnalysis
 
     fa = FaceAnalysis(name=str(pack.resolve()), providers=["CPUExecutionProvider"])  # a local dir: no download
     fa.prepare(ctx_id=-1, det_size=(det_size, det_size))
+    return fa
+
+
+def baseline_images(fa, paths: list[Path]) -> tuple[float, int]:
+    import cv2
 
     def run() -> int:
         n = 0
@@ -108,11 +130,25 @@ def baseline_images(pack: Path, paths: list[Path], det_size: int) -> tuple[float
     return t, int(n)
 
 
-def baseline_crops(pack: Path, paths: list[Path]) -> float:
+def baseline_crops(fa, paths: list[Path]) -> tuple[float, int]:
+    """``FaceAnalysis.get`` on each crop padded as ``embed_crops(detect=True)`` pads it (fa at det_size 160)."""
     import cv2
-    from insightface.app import FaceAnalysis
 
-    fa = FaceAnalysis(name=str(pack.resolve()), providers=["CPUExecutionProvider"])
+    def run() -> int:
+        n = 0
+        for p in paths:
+            img = cv2.copyMakeBorder(cv2.imread(str(p)), 24, 24, 24, 24, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            n += len(fa.get(img))
+        return n
+
+    t, n = _timeit(run)
+    return t, int(n)
+
+
+def baseline_get_feat(fa, paths: list[Path]) -> float:
+    """insightface's recognizer one crop at a time (``ArcFaceONNX.get_feat``), no detection."""
+    import cv2
+
     rec = fa.models["recognition"]
 
     def run() -> None:
@@ -131,6 +167,11 @@ def main() -> None:
     ap.add_argument("--n-crops", type=int, default=0, help="LFW crops to use (0 = all)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--det-size", type=int, default=640)
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds on the photos (best time kept)")
+    ap.add_argument("--crop-repeat", type=int, default=1, help="interleaved rounds on the crops")
+    ap.add_argument("--threads", type=int, default=None, help="FaceModel threads (default: FaceModel's own choice)")
+    ap.add_argument("--workers", type=int, default=2, help="embed_images / embed_crops decoding threads")
+    ap.add_argument("--skip-crops", action="store_true", help="photos only")
     args = ap.parse_args()
 
     import onnxruntime as ort
@@ -141,8 +182,9 @@ def main() -> None:
 
     if not args.pack.is_dir():
         raise SystemExit(f"needs the model pack {args.pack}")
-    model = FaceModel(args.pack, det_size=args.det_size)
-    print(f"model {model.model_id} providers={model.providers} onnxruntime {ort.__version__}")
+    model = FaceModel(args.pack, det_size=args.det_size, threads=args.threads)
+    print(f"model {model.model_id} providers={model.providers} onnxruntime {ort.__version__} "
+          f"threads={model.threads} workers={args.workers}")
     photos = sorted(p for p in args.photos.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     crops_paths = sorted(args.lfw.rglob("*.jpg"))
     if args.n_crops:
@@ -153,23 +195,79 @@ def main() -> None:
     embed_crops(crops_paths[:8], model, progress=False)
 
     print(f"\n== embed_images on {len(photos)} photos ({args.photos})")
-    t_pipe, res = _timeit(lambda: embed_images(photos, model, progress=False, batch_size=args.batch_size))
-    n = len(res.figures)
     rgbs = [read_image(p)[0] for p in photos]
-    t_lim, n_lim = limit_images(model, rgbs, args.batch_size)
-    t_base, n_base = baseline_images(args.pack, photos, args.det_size)
-    _report(n, t_pipe, n_lim, t_lim, n_base, t_base, "FaceAnalysis.get loop")
+    fa = _face_analysis(args.pack, args.det_size)
+    best: dict[str, float] = {}
+    for r in range(max(1, args.repeat)):
+        t_pipe, res = _timeit(lambda: embed_images(photos, model, progress=False, batch_size=args.batch_size,
+                                                   workers=args.workers))
+        cpu_pipe = CPU[0]
+        t_full, res_full = _timeit(lambda: embed_images(photos, model, progress=False, batch_size=args.batch_size,
+                                                        workers=args.workers, decode_scale=1))
+        t_lim, n_lim = limit_images(model, rgbs, args.batch_size)
+        cpu_lim = CPU[0]
+        t_base, n_base = baseline_images(fa, photos)
+        n = len(res.figures)
+        print(f"round {r + 1}: pipeline {n / t_pipe:6.1f}  full decoding {len(res_full.figures) / t_full:6.1f}  "
+              f"limit {n_lim / t_lim:6.1f}  baseline {n_base / t_base:6.1f} faces/s -> "
+              f"{(n / t_pipe) / (n_lim / t_lim):.2f} of limit, {(n / t_pipe) / (n_base / t_base):.2f}x baseline; "
+              f"cpu s pipeline {cpu_pipe:.2f} limit {cpu_lim:.2f} (= {cpu_lim / cpu_pipe:.2f})")
+        for k, v in (("pipe", t_pipe), ("full", t_full), ("lim", t_lim), ("base", t_base)):
+            best[k] = min(best.get(k, float("inf")), v)
+    print(f"best of {max(1, args.repeat)}:")
+    _report(n, best["pipe"], n_lim, best["lim"], n_base, best["base"], "FaceAnalysis.get loop")
+    n_full = len(res_full.figures)
+    print(f"full decoding (decode_scale=1): {n_full} faces in {best['full']:.2f} s = {n_full / best['full']:.1f} faces/s"
+          f" ({(n_full / best['full']) / (n_lim / best['lim']):.2f} of limit)")
+    _compare_decoding(res, res_full)
+    if args.skip_crops:
+        return
 
     print(f"\n== embed_crops on {len(crops_paths)} aligned LFW crops ({args.lfw})")
     crops = np.stack([read_image(p)[0] for p in crops_paths])
-    t_base_c = baseline_crops(args.pack, crops_paths)
+    fa_crop = _face_analysis(args.pack, 160)
+    bestc: dict[str, float] = {}
+    for r in range(max(1, args.crop_repeat)):
+        t_base_c, n_base_c = baseline_crops(fa_crop, crops_paths)
+        t_feat = baseline_get_feat(fa_crop, crops_paths)
+        row = [f"round {r + 1}: FaceAnalysis.get {n_base_c / t_base_c:6.1f}  get_feat {len(crops) / t_feat:6.1f}"]
+        for detect in (False, True):
+            t_pipe_c, res_c = _timeit(
+                lambda d=detect: embed_crops(crops_paths, model, detect=d, progress=False, batch_size=64,
+                                             workers=args.workers)
+            )
+            cpu_pipe = CPU[0]
+            t_lim_c = limit_crops(model, crops, 64, detect)
+            row.append(f"detect={detect}: pipeline {len(res_c.figures) / t_pipe_c:6.1f} limit {len(crops) / t_lim_c:6.1f}"
+                       f" (cpu {cpu_pipe:.1f} vs {CPU[0]:.1f} s)")
+            for k, v in ((f"pipe{detect}", t_pipe_c), (f"lim{detect}", t_lim_c)):
+                bestc[k] = min(bestc.get(k, float("inf")), v)
+        for k, v in (("base", t_base_c), ("feat", t_feat)):
+            bestc[k] = min(bestc.get(k, float("inf")), v)
+        print("  ".join(row))
+    nc = len(crops)
+    print(f"(FaceAnalysis.get found {n_base_c} faces in the {nc} padded crops; the baseline rate counts crops)")
     for detect in (False, True):
-        t_pipe_c, res_c = _timeit(
-            lambda d=detect: embed_crops(crops_paths, model, detect=d, progress=False, batch_size=64)
-        )
-        t_lim_c = limit_crops(model, crops, 64, detect)
-        print(f"-- detect={detect}")
-        _report(len(res_c.figures), t_pipe_c, len(crops), t_lim_c, len(crops), t_base_c, "ArcFaceONNX.get_feat loop")
+        print(f"-- detect={detect} (best of {max(1, args.crop_repeat)})")
+        _report(nc, bestc[f"pipe{detect}"], nc, bestc[f"lim{detect}"], nc, bestc["base"],
+                "FaceAnalysis.get loop on padded crops, det_size 160")
+        fps_feat = nc / bestc["feat"]
+        print(f"reference: {fps_feat:7.1f} crops/s (ArcFaceONNX.get_feat loop, recognizer only): pipeline "
+              f"{(nc / bestc[f'pipe{detect}']) / fps_feat:.2f}x, raw limit {(nc / bestc[f'lim{detect}']) / fps_feat:.2f}x")
+
+
+def _compare_decoding(res, res_full) -> None:
+    """Mean cosine between embeddings of the same faces from reduced and from full decoding."""
+    a = res.figures["figure_id"].astype(str).tolist()
+    b = {f: i for i, f in enumerate(res_full.figures["figure_id"].astype(str))}
+    pairs = [(i, b[f]) for i, f in enumerate(a) if f in b]
+    if not pairs:
+        print("reduced vs full decoding: no common faces")
+        return
+    i, j = np.array(pairs).T
+    cos = (res.embeddings[i] * res_full.embeddings[j]).sum(axis=1)
+    print(f"reduced vs full decoding: {len(res.figures)} vs {len(res_full.figures)} faces, {len(pairs)} matched; "
+          f"cosine mean {cos.mean():.4f}, min {cos.min():.4f}")
 
 
 def _report(n, t, n_lim, t_lim, n_base, t_base, base_name) -> None:

@@ -68,8 +68,10 @@ def test_two_models_never_mix(model, folder, tmp_path, shared_dir):
     (store,) = [p for p in cache.iterdir() if p.is_dir()]
     other = FaceModel(shared_dir / "models" / "mbf128_scrfd2.5g", det_size=480)
     # a folder copied (or renamed) to where the other model's results would go
+    # (decode_scale 8 = the default decode_scale="auto": up to 1/8 JPEG decoding)
     target = EmbeddingCache(tmp_path / "probe", other.model_id, 128, {"mode": "detect", "det_size": [480, 480],
-                                                                     "det_thresh": 0.5, "rec_norm": [127.5, 127.5]})
+                                                                     "det_thresh": 0.5, "rec_norm": [127.5, 127.5],
+                                                                     "decode_scale": 8})
     shutil.rmtree(target.dir)
     shutil.copytree(store, cache / target.dir.name)
     with pytest.raises(ValueError, match="cannot be mixed"):

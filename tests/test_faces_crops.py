@@ -76,3 +76,13 @@ def test_quality_tracks_same_person_similarity(crops_result):
     low, high = q <= 0.8, q > 0.8
     assert low.sum() >= 8 and high.sum() >= 100
     assert mean_same[high].mean() > mean_same[low].mean() + 0.02
+
+
+def test_fully_cached_second_run_gives_the_same_result(model, lfw_subset, tmp_path):
+    """A re-run where every crop is already cached (an empty last batch) returns the first run's faces."""
+    paths = lfw_subset[:20]
+    first = embed_crops(paths, model, cache_dir=tmp_path, progress=False)
+    again = embed_crops(paths, model, cache_dir=tmp_path, progress=False)
+    assert len(again.figures) == len(first.figures) == 20
+    assert again.figures["figure_id"].tolist() == first.figures["figure_id"].tolist()
+    np.testing.assert_allclose(again.embeddings, first.embeddings, atol=1e-6)

@@ -151,3 +151,53 @@ def test_concat_refuses_two_models(photos):
         EmbedResult.concat([photos, other])
     both = EmbedResult.concat([photos, photos])
     assert len(both) == 2 * len(photos)
+
+
+def test_read_image_reduced_decoding_keeps_original_geometry(tmp_path):
+    from PIL import Image
+
+    from imm_analysis.io.media import from_original, read_image, to_original
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (1200, 1700, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the upright image is 1200 wide, 1700 high
+    img.save(tmp_path / "big.jpg", exif=exif)
+    img.save(tmp_path / "big.png")
+    full, info_full = read_image(tmp_path / "big.jpg")
+    assert full.shape == (1700, 1200, 3) and info_full.scale == 1
+    small, info = read_image(tmp_path / "big.jpg", reduce=8, fit=(640, 640))
+    # 1700 / 640 = 2.7: halving keeps the image larger than the detector's input, quartering would not
+    assert info.scale == 2 and small.shape == (850, 600, 3)
+    assert (info.width, info.height) == (1200, 1700) == (info_full.width, info_full.height)
+    assert read_image(tmp_path / "big.jpg", reduce=8)[1].scale == 8
+    assert read_image(tmp_path / "big.png", reduce=8, fit=(640, 640))[1].scale == 1  # PNG: always full size
+    pts = np.array([[0.0, 0.0], [599.0, 849.0]])
+    assert np.allclose(to_original(pts, 2), [[0.5, 0.5], [1198.5, 1698.5]])
+    assert np.allclose(from_original(to_original(pts, 4), 4), pts)
+
+
+def test_reduced_decoding_matches_full_decoding(model, faces_dir):
+    # the largest photos (reduced decoding applies) and the group photo (small faces: aligned from a finer decode)
+    from PIL import Image
+
+    files = sorted((faces_dir / "photos").rglob("*.jpg"), key=lambda p: -np.prod(Image.open(p).size))[:6]
+    files.append(faces_dir / "group" / "t1.jpg")
+    auto = embed_images(files, model, progress=False)
+    full = embed_images(files, model, progress=False, decode_scale=1)
+    extra = auto.files.set_index("filename")["extra"]
+    assert all(extra[p.name]["decode_scale"] >= 2 for p in files)  # every one of them was decoded reduced
+    assert extra["t1.jpg"]["align_scale"] < extra["t1.jpg"]["decode_scale"]  # its small faces forced a finer decode
+    assert "decode_scale" not in full.files["extra"].iloc[0]
+    cols = ["image_width", "image_height"]
+    assert (auto.files[cols].to_numpy() == full.files[cols].to_numpy()).all()
+    a, f = auto.figures.set_index("figure_id"), full.figures.set_index("figure_id")
+    assert list(a.index) == list(f.index)  # same faces, same order
+    for col in ("left", "top", "width", "height"):
+        assert (a[col] - f[col]).abs().max() <= max(4, 0.03 * f["width"].max())
+    for col, tol in (("yaw", 3.0), ("pitch", 4.0), ("roll", 2.0), ("sharpness", 0.05), ("face_quality", 0.05)):
+        assert (a[col] - f[col]).abs().max() < tol, col
+    cos = (auto.embeddings * full.embeddings).sum(axis=1)
+    assert cos.mean() > 0.98 and cos.min() > 0.9
+    with pytest.raises(ValueError, match="decode_scale"):
+        embed_images(files[:1], model, progress=False, decode_scale=3)

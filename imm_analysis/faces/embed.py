@@ -9,8 +9,23 @@ How it runs
 -----------
 * A thread pool reads, hashes and decodes the next files while the current ones are in
   onnxruntime (decoding overlaps inference; OpenCV and Pillow release the GIL).
-* Detection runs per image (SCRFD's exported graphs take one image); aligned faces from several
-  images are pooled and recognised in batches of ``batch_size``.
+* Reduced decoding (``decode_scale="auto"``, the default): a large JPEG is decoded at 1/2, 1/4
+  or 1/8 of its size (libjpeg's DCT scaling, several times less work) as long as the decoded
+  image still covers the detector's input (``det_size``), which sees the image at that size
+  anyway. Boxes and keypoints are mapped back to original pixels, so ``left``/``top``/``width``/
+  ``height`` (IMM's HD rule) and ``image_width``/``image_height`` are in original pixels. A face
+  is aligned from a reduced image only when that image still has at least as many pixels on the
+  face as the 112x112 crop keeps; otherwise the file is decoded again at the finest scale that
+  face needs (at worst full size), so crops, ``sharpness`` and ``face_quality`` never come from an
+  upsampled face and match full decoding closely. ``extra`` of the file row records the scales
+  used (``decode_scale`` for detection, ``align_scale`` for the crops). ``decode_scale=1`` turns
+  it off. On ``faces/photos`` the embeddings of the two ways have a mean cosine of 0.995 (min
+  0.91, a small turned face; see ``benchmarks/bench_embed.py``), sharpness and quality differ by
+  less than 0.015, boxes by a few pixels.
+* Detection runs per image (SCRFD's exported graphs take one image), in those same threads
+  (onnxruntime runs concurrent calls), together with alignment, pose and sharpness; aligned
+  faces from several images are pooled and recognised in batches of ``batch_size`` in the
+  calling thread, while the loader threads go on with the next images.
 * Results are committed in chunks of a few files; with ``cache_dir`` each chunk is written to disk
   as soon as it is made (see :mod:`imm_analysis.faces.cache`), and a later run skips every file
   already there, also after a crash.
@@ -47,9 +62,11 @@ from imm_analysis.io.media import (
     VIDEO_EXTENSIONS,
     MediaError,
     content_type,
+    from_original,
     media_type,
     read_image,
     sample_video,
+    to_original,
     video_info,
 )
 from imm_analysis.schema import CLUSTER_UNAVAILABLE, coerce_frame, empty_frame
@@ -195,9 +212,16 @@ class _Loaded:
     info: Any = None
     error: tuple[str, str] | None = None
     cached: bool = False
+    data: bytes | None = None  # kept when the image was decoded reduced (a finer decode may follow)
+    det_input: Any = None  # FaceModel.detector_input of rgb, made in the loader thread
+    pending: Any = None  # _Pending of an image whose faces were detected in the loader thread
+    fail: tuple[tuple[str, str], bool] | None = None  # (error, cache it?) of that detection
 
 
-def _load(item: _Item, cached_keys: set[str], video_fps: float, max_pixels: int | None, crop: bool) -> _Loaded:
+def _load(
+    item: _Item, cached_keys: set[str], video_fps: float, max_pixels: int | None, crop: bool,
+    reduce: int = 1, fit: tuple[int, int] | None = None, prepare: Callable[[np.ndarray], Any] | None = None,
+) -> _Loaded:
     import hashlib
 
     out = _Loaded(item)
@@ -222,7 +246,11 @@ def _load(item: _Item, cached_keys: set[str], video_fps: float, max_pixels: int 
             out.cached = True
             return out
         if kind == "image":
-            out.rgb, out.info = read_image(item.path, max_pixels=max_pixels, data=data)
+            out.rgb, out.info = read_image(item.path, max_pixels=max_pixels, data=data, reduce=reduce, fit=fit)
+            if out.info.scale > 1:
+                out.data = data
+            if prepare is not None:
+                out.det_input = prepare(out.rgb)
         else:
             out.info = video_info(item.path)
     except MediaError as exc:
@@ -325,20 +353,23 @@ def _file_row(ld: _Loaded, n_faces: int, crop: bool) -> dict:
 def _face_rows(
     model: FaceModel, ld: _Loaded, rgb: np.ndarray, boxes: np.ndarray, kps: np.ndarray, crops: np.ndarray,
     frame_index: int | None, timestamp: float | None, size_override: float | None = None,
+    scale: int = 1, image_size: tuple[int, int] | None = None,
 ) -> list[dict]:
+    """Figure rows; ``boxes``/``kps`` in original pixels, ``rgb`` decoded at ``1 / scale`` of ``image_size``."""
     from imm_analysis.faces.pose import pose_from_keypoints
     from imm_analysis.faces.quality import face_quality, sharpness
 
     n = len(crops)
     if not n:
         return []
-    h, w = rgb.shape[:2]
+    w, h = image_size if image_size is not None else (rgb.shape[1], rgb.shape[0])
     sharp = sharpness(crops)
     if len(boxes):
-        pose = model.pose_3d(rgb, boxes[:, :4])
+        in_rgb = boxes[:, :4] if scale == 1 else from_original(boxes[:, :4].reshape(-1, 2), scale).reshape(-1, 4)
+        pose = model.pose_3d(rgb, in_rgb)
         if pose is None:
             pose = pose_from_keypoints(kps)
-        attrs = model.attributes(rgb, boxes[:, :4])
+        attrs = model.attributes(rgb, in_rgb)
         x1 = np.clip(boxes[:, 0], 0, w)
         y1 = np.clip(boxes[:, 1], 0, h)
         x2 = np.clip(boxes[:, 2], 0, w)
@@ -351,39 +382,114 @@ def _face_rows(
         det = np.full(n, np.nan)
     size = np.minimum(x2 - x1, y2 - y1) if size_override is None else np.full(n, size_override)
     quality = face_quality(det, sharp, size, pose[:, 0], pose[:, 2])
+    return [
+        _row(ld, i, frame_index, timestamp, det[i], quality[i], sharp[i], (x1[i], y1[i], x2[i], y2[i]), pose[i],
+             kps[i] if len(kps) else None, attrs[i] if attrs is not None else None)
+        for i in range(n)
+    ]
+
+
+def _row(
+    ld: _Loaded, i: int, frame_index: int | None, timestamp: float | None, det: float, quality: float, sharp: float,
+    box: Sequence[float], pose: np.ndarray, kps: np.ndarray | None, attrs: np.ndarray | None,
+) -> dict:
+    """One figure row (``box`` = clipped ``x1, y1, x2, y2`` in original pixels)."""
     fid = ld.sha[:32]
-    rows = []
-    for i in range(n):
-        row = {
-            "file_id": fid,
-            "uri": ld.item.uri,
-            "media_type": ld.kind,
-            "figure_id": f"{fid}-{frame_index or 0}-{i}",
-            "figure_cluster_id": CLUSTER_UNAVAILABLE,
-            "cluster_state": "unavailable",
-            "figure_type": "face",
-            "figure_confidence": det[i],
-            "face_quality": quality[i],
-            "sharpness": sharp[i],
-            "left": int(round(x1[i])),
-            "top": int(round(y1[i])),
-            "width": int(round(x2[i] - x1[i])),
-            "height": int(round(y2[i] - y1[i])),
-            "pitch": pose[i, 0],
-            "roll": pose[i, 1],
-            "yaw": pose[i, 2],
-            "det_score": det[i],
-            "timestamp": timestamp if timestamp is not None else np.nan,
-            "frame_index": frame_index,
-            "extra": {"kps": np.round(kps[i], 2).tolist()} if len(kps) else {},
-        }
-        if attrs is not None:
-            row["age"] = float(attrs[i, 0])
-            row["gender"] = "male" if attrs[i, 1] >= 0.5 else "female"
-        if ld.info is not None and getattr(ld.info, "produce_time", None) is not None:
-            row["produce_time"] = ld.info.produce_time
-        rows.append(row)
-    return rows
+    x1, y1, x2, y2 = box
+    row = {
+        "file_id": fid,
+        "uri": ld.item.uri,
+        "media_type": ld.kind,
+        "figure_id": f"{fid}-{frame_index or 0}-{i}",
+        "figure_cluster_id": CLUSTER_UNAVAILABLE,
+        "cluster_state": "unavailable",
+        "figure_type": "face",
+        "figure_confidence": det,
+        "face_quality": quality,
+        "sharpness": sharp,
+        "left": int(round(x1)),
+        "top": int(round(y1)),
+        "width": int(round(x2 - x1)),
+        "height": int(round(y2 - y1)),
+        "pitch": pose[0],
+        "roll": pose[1],
+        "yaw": pose[2],
+        "det_score": det,
+        "timestamp": timestamp if timestamp is not None else np.nan,
+        "frame_index": frame_index,
+        "extra": {"kps": np.round(kps, 2).tolist()} if kps is not None else {},
+    }
+    if attrs is not None:
+        row["age"] = float(attrs[0])
+        row["gender"] = "male" if attrs[1] >= 0.5 else "female"
+    if ld.info is not None and getattr(ld.info, "produce_time", None) is not None:
+        row["produce_time"] = ld.info.produce_time
+    return row
+
+
+_CROP_PAD = 24  # black border around a crop for the detector pass (crop + 2 x 24 = 160 = its input size)
+
+
+def _crop_input(model: FaceModel, rgb: np.ndarray, detect: bool) -> tuple[np.ndarray, Any]:
+    """The 112x112 crop and its detector input (None without ``detect``); run in the loader threads."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    crop = rgb if (h, w) == (112, 112) else cv2.resize(rgb, (112, 112), interpolation=cv2.INTER_AREA)
+    if not detect:
+        return crop, None
+    p = _CROP_PAD
+    canvas = cv2.copyMakeBorder(crop, p, p, p, p, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    return crop, model.detector_input(canvas, det_size=(112 + 2 * p, 112 + 2 * p))
+
+
+@dataclass
+class _CropFace:
+    pos: int
+    ld: _Loaded
+    crop: np.ndarray
+    size: tuple[int, int]  # the file's (width, height)
+    box: np.ndarray | None = None  # (5,) in crop pixels when the detector found the face
+    kps: np.ndarray | None = None  # (5, 2)
+
+
+def _crop_rows(model: FaceModel, faces: list[_CropFace], detect: bool) -> list[dict]:
+    """Rows of many crops at once (sharpness, pose and quality vectorised over the batch)."""
+    from imm_analysis.faces.pose import pose_from_keypoints
+    from imm_analysis.faces.quality import face_quality, sharpness
+
+    n = len(faces)
+    if n == 0:  # e.g. every crop of the last batch came from the cache
+        return []
+    crops = np.stack([f.crop for f in faces])
+    sharp = sharpness(crops)
+    found = np.array([f.box is not None for f in faces], bool)
+    det = np.array([f.box[4] if f.box is not None else np.nan for f in faces], np.float64)
+    pose = np.full((n, 3), np.nan)
+    attrs = np.full((n, 2), np.nan) if model.has_attributes else None
+    idx = np.flatnonzero(found)
+    if len(idx):
+        boxes = np.stack([faces[i].box[:4] for i in idx])
+        if model.has_landmarks_3d or model.has_attributes:  # these models take one image per call
+            for j, i in enumerate(idx):
+                if model.has_landmarks_3d:
+                    pose[i] = model.pose_3d(faces[i].crop, boxes[j : j + 1])[0]
+                if attrs is not None:
+                    attrs[i] = model.attributes(faces[i].crop, boxes[j : j + 1])[0]
+        if not model.has_landmarks_3d:
+            pose[idx] = pose_from_keypoints(np.stack([faces[i].kps for i in idx]))
+    size = np.array([min(f.size) for f in faces], np.float64)
+    quality = face_quality(det, sharp, size, pose[:, 0], pose[:, 2])
+    if detect:
+        quality[~found] = 0.0  # the detector found no face in the crop
+        det[~found] = 0.0
+    else:
+        quality[:] = np.nan
+    return [
+        _row(f.ld, 0, None, None, det[i], quality[i], sharp[i], (0, 0, f.size[0], f.size[1]), pose[i],
+             f.kps, attrs[i] if attrs is not None and found[i] else None)
+        for i, f in enumerate(faces)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -509,13 +615,23 @@ class _Run:
         return EmbedResult(files_df, figs_df, emb, err_df, self.model.model_id, dict(self.stats))
 
 
-def _open_cache(cache_dir, model: FaceModel, mode: str):
+def _decode_reduction(decode_scale: int | str) -> int:
+    if decode_scale == "auto":
+        return 8
+    if decode_scale in (1, 2, 4, 8) and not isinstance(decode_scale, bool):
+        return int(decode_scale)
+    raise ValueError(f"decode_scale must be 'auto', 1, 2, 4 or 8, got {decode_scale!r}")
+
+
+def _open_cache(cache_dir, model: FaceModel, mode: str, decode_scale: int = 1):
     if cache_dir is None:
         return None
     from imm_analysis.faces.cache import EmbeddingCache
 
     settings = {"mode": mode, "det_size": list(model.det_size), "det_thresh": model.det_thresh,
                 "rec_norm": [model.rec_mean, model.rec_std]}
+    if decode_scale != 1:  # full decoding keeps the settings (and so the cache folders) it always had
+        settings["decode_scale"] = decode_scale
     return EmbeddingCache(cache_dir, model.model_id, model.embedding_dim, settings)
 
 
@@ -531,6 +647,7 @@ def embed_images(
     max_pixels: int | None = MAX_PIXELS,
     workers: int = 2,
     chunk_files: int = 16,
+    decode_scale: int | str = "auto",
 ) -> EmbedResult:
     """Detect, align and embed every face of the images and videos in ``source``.
 
@@ -557,6 +674,11 @@ def embed_images(
         Threads that read and decode files ahead of inference (0: decode inline).
     chunk_files : int, default=16
         Files per committed chunk (the unit of caching and of crash recovery).
+    decode_scale : "auto" or {1, 2, 4, 8}, default="auto"
+        Reduced JPEG decoding (see the module docstring): ``"auto"`` decodes a large JPEG at up to
+        1/8 of its size while it still covers ``det_size``, re-decoding finer when a face needs
+        it; an integer caps the reduction (``1``: always decode at full size). Coordinates and
+        sizes in the results are always in original pixels.
 
     Returns
     -------
@@ -572,17 +694,28 @@ def embed_images(
     """
     from tqdm.auto import tqdm
 
+    reduce = _decode_reduction(decode_scale)
     items = resolve_sources(source, uri_root=uri_root)
-    cache = _open_cache(cache_dir, model, "detect")
+    cache = _open_cache(cache_dir, model, "detect", decode_scale=reduce)
     run = _Run(model, items, cache, max(1, int(batch_size)), max(1, int(chunk_files)))
     keys = set(run.cached)
 
     def load(item: _Item) -> _Loaded:
-        return _load(item, keys, video_fps, max_pixels, crop=False)
+        ld = _load(item, keys, video_fps, max_pixels, crop=False, reduce=reduce, fit=model.det_size,
+                   prepare=model.detector_input if workers > 0 else None)
+        if workers > 0 and ld.kind == "image" and ld.error is None and not ld.cached:
+            # detect and align here too: the main thread only recognises, this runs alongside it
+            try:
+                ld.pending = _image_pending(model, ld, max_pixels)
+            except MediaError as exc:
+                ld.fail = (("MediaError", exc.reason), True)
+            except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
+                ld.fail = ((type(exc).__name__, str(exc)), False)
+        return ld
 
     bar = tqdm(total=len(items), desc="embedding", unit="file", disable=not progress)
     try:
-        for pos, ld in enumerate(_prefetch(items, load, workers, ahead=max(4, 2 * workers))):
+        for pos, ld in enumerate(_prefetch(items, load, workers, ahead=max(16, 8 * workers))):
             bar.update(1)
             if ld.error is not None:
                 run.error(pos, ld, ld.error, cache=ld.key is not None)
@@ -594,13 +727,17 @@ def embed_images(
             if ld.cached:
                 run.from_cache(pos, ld)
                 continue
+            if ld.fail is not None:
+                if not ld.fail[1]:
+                    logger.warning("%s: %s", ld.item.path, ld.fail[0][1])
+                run.error(pos, ld, ld.fail[0], cache=ld.fail[1])
+                continue
+            if ld.pending is not None:
+                run.add(pos, ld.pending)
+                continue
             try:
                 if ld.kind == "image":
-                    boxes, kps = model.detect(ld.rgb)
-                    crops = model.align(ld.rgb, kps)
-                    rows = _face_rows(model, ld, ld.rgb, boxes, kps, crops, None, None)
-                    ld.rgb = None  # free the pixels; the crops are kept
-                    run.add(pos, _Pending(ld, _file_row(ld, len(rows), False), rows, list(crops)))
+                    run.add(pos, _image_pending(model, ld, max_pixels))
                 else:
                     run.add(pos, _video_pending(model, ld, video_fps, max_pixels))
             except MediaError as exc:
@@ -611,6 +748,43 @@ def embed_images(
         return run.result()
     finally:
         bar.close()
+
+
+def _crop_reduction(kps: np.ndarray, scale: int) -> int:
+    """Largest reduction <= ``scale`` at which no face is upsampled by alignment (``kps`` in original pixels)."""
+    from imm_analysis.faces.model import ARCFACE_TEMPLATE, _similarity
+
+    need = scale
+    for k in kps:
+        m = _similarity(np.asarray(k, np.float64), ARCFACE_TEMPLATE)
+        zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # crop pixels per original pixel
+        while need > 1 and zoom * need > 1.0:
+            need //= 2
+    return need
+
+
+def _image_pending(model: FaceModel, ld: _Loaded, max_pixels: int | None) -> _Pending:
+    """Detect on the (possibly reduced) image, align from pixels fine enough for every face."""
+    rgb, scale = ld.rgb, ld.info.scale
+    boxes, kps = model.detect(rgb, prepared=ld.det_input)
+    ld.det_input = None
+    if scale > 1:
+        boxes[:, :4] = to_original(boxes[:, :4].reshape(-1, 2), scale).reshape(-1, 4)
+        kps = to_original(kps, scale).astype(np.float32)
+        need = _crop_reduction(kps, scale)
+        if need < scale:  # a face would be upsampled: decode again, finer (at worst full size)
+            rgb, info = read_image(ld.item.path, max_pixels=max_pixels, data=ld.data, reduce=need)
+            scale = info.scale
+        crops = model.align(rgb, from_original(kps, scale))
+    else:
+        crops = model.align(rgb, kps)
+    rows = _face_rows(model, ld, rgb, boxes, kps, crops, None, None, scale=scale,
+                      image_size=(ld.info.width, ld.info.height))
+    file_row = _file_row(ld, len(rows), False)
+    if ld.info.scale > 1:  # which reduced decodings were used (detection, alignment)
+        file_row["extra"].update(decode_scale=ld.info.scale, align_scale=scale)
+    ld.rgb = ld.data = None  # free the pixels; the crops are kept
+    return _Pending(ld, file_row, rows, list(crops))
 
 
 def _video_pending(model: FaceModel, ld: _Loaded, video_fps: float, max_pixels: int | None) -> _Pending:
@@ -666,21 +840,29 @@ def embed_crops(
     >>> res.embeddings.shape  # doctest: +SKIP
     (3849, 128)
     """
-    import cv2
     from tqdm.auto import tqdm
 
     items = resolve_sources(source, uri_root=uri_root, extensions=IMAGE_EXTENSIONS)
     cache = _open_cache(cache_dir, model, "crop" if detect else "crop-nodetect")
     run = _Run(model, items, cache, max(1, int(batch_size)), max(1, int(chunk_files)))
     keys = set(run.cached)
-    pad = 24
+    batch: list[_CropFace] = []
 
     def load(item: _Item) -> _Loaded:
-        return _load(item, keys, 1.0, MAX_PIXELS, crop=True)
+        ld = _load(item, keys, 1.0, MAX_PIXELS, crop=True, prepare=lambda rgb: _crop_input(model, rgb, detect))
+        if detect and workers > 0 and ld.det_input is not None:  # detect here, alongside the recognizer
+            crop, prepared = ld.det_input
+            ld.det_input = (crop, model.detect(None, prepared=prepared))
+        return ld
+
+    def commit() -> None:
+        for f, row in zip(batch, _crop_rows(model, batch, detect), strict=True):
+            run.add(f.pos, _Pending(f.ld, _file_row(f.ld, 1, True), [row], [f.crop]))
+        batch.clear()
 
     bar = tqdm(total=len(items), desc="embedding crops", unit="crop", disable=not progress)
     try:
-        for pos, ld in enumerate(_prefetch(items, load, workers, ahead=max(8, 4 * workers))):
+        for pos, ld in enumerate(_prefetch(items, load, workers, ahead=max(64, 4 * int(batch_size)))):
             bar.update(1)
             if ld.error is not None:
                 run.error(pos, ld, ld.error, cache=ld.key is not None)
@@ -692,29 +874,19 @@ def embed_crops(
             if ld.cached:
                 run.from_cache(pos, ld)
                 continue
-            rgb = ld.rgb
-            h, w = rgb.shape[:2]
-            crop = rgb if (h, w) == (112, 112) else cv2.resize(rgb, (112, 112), interpolation=cv2.INTER_AREA)
-            boxes = np.zeros((1, 5), np.float32)
-            kps = np.zeros((0, 5, 2), np.float32)
+            crop, prepared = ld.det_input
+            face = _CropFace(pos, ld, crop, (ld.rgb.shape[1], ld.rgb.shape[0]))
+            ld.rgb = ld.det_input = None
             if detect:
-                canvas = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-                b, k = model.detect(canvas, det_size=(160, 160))
+                b, k = prepared if workers > 0 else model.detect(None, prepared=prepared)
                 if len(b):
-                    boxes = b[:1].copy()
-                    boxes[:, :4] -= pad
-                    kps = k[:1] - pad
-            found = detect and len(kps) > 0
-            rows = _face_rows(model, ld, crop, boxes if found else boxes[:0], kps, crop[None], None, None,
-                              size_override=float(min(h, w)))
-            row = rows[0]
-            row.update(left=0, top=0, width=w, height=h)
-            if detect and not found:
-                row.update(det_score=0.0, figure_confidence=0.0, face_quality=0.0)
-            if not detect:
-                row.update(face_quality=np.nan)
-            ld.rgb = None
-            run.add(pos, _Pending(ld, _file_row(ld, 1, True), [row], [crop]))
+                    face.box = b[0].copy()
+                    face.box[:4] -= _CROP_PAD
+                    face.kps = k[0] - _CROP_PAD
+            batch.append(face)
+            if len(batch) >= 64:
+                commit()
+        commit()
         return run.result()
     finally:
         bar.close()

@@ -456,8 +456,45 @@ class FaceModel:
         return f"FaceModel({self.name!r}, {roles}, dim={self.embedding_dim}, providers={self.providers})"
 
     # ------------------------------------------------------------------ detection
-    def detect(self, rgb: np.ndarray, *, det_size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def detector_input(
+        self, rgb: np.ndarray, *, det_size: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, float, tuple[int, int]]:
+        """The detector's input for an RGB image: ``(blob, scale, (w, h))``.
+
+        The image is resized to fit inside ``det_size`` (keeping its aspect), put in the top-left
+        corner of a black canvas and normalised. Thread-safe and free of onnxruntime, so loader
+        threads can prepare the next images while the detector runs (see :meth:`detect`).
+        """
+        import cv2
+
+        w, h = det_size or self.det_size
+        ih, iw = rgb.shape[:2]
+        scale = min(w / iw, h / ih)
+        nw, nh = max(1, int(round(iw * scale))), max(1, int(round(ih * scale)))
+        resized = rgb if (nw, nh) == (iw, ih) else cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        blob = np.full((1, 3, h, w), -127.5 / 128.0, np.float32)  # black padding, normalised
+        view = blob[0, :, :nh, :nw]
+        np.subtract(resized.transpose(2, 0, 1), np.float32(127.5), out=view, dtype=np.float32)
+        view *= np.float32(1 / 128.0)
+        return blob, scale, (w, h)
+
+    def detect(
+        self,
+        rgb: np.ndarray | None,
+        *,
+        det_size: tuple[int, int] | None = None,
+        prepared: tuple[np.ndarray, float, tuple[int, int]] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Detect faces in an RGB image.
+
+        Parameters
+        ----------
+        rgb : ndarray of uint8, shape (h, w, 3)
+            The image (may be None when ``prepared`` is given).
+        det_size : (int, int), optional
+            Detector input size; default :attr:`det_size`.
+        prepared : tuple, optional
+            :meth:`detector_input` of the image, when already made (e.g. in a loader thread).
 
         Returns
         -------
@@ -466,18 +503,7 @@ class FaceModel:
         kps : ndarray of float32, shape (n, 5, 2)
             The 5 keypoints (eyes, nose, mouth corners).
         """
-        import cv2
-
-        w, h = det_size or self.det_size
-        ih, iw = rgb.shape[:2]
-        scale = min(w / iw, h / ih)
-        nw, nh = max(1, int(round(iw * scale))), max(1, int(round(ih * scale)))
-        canvas = np.zeros((h, w, 3), np.float32)
-        resized = rgb if (nw, nh) == (iw, ih) else cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        canvas[:nh, :nw] = resized
-        canvas -= 127.5
-        canvas /= 128.0
-        blob = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None])
+        blob, scale, (w, h) = prepared if prepared is not None else self.detector_input(rgb, det_size=det_size)
         outs = self._sessions[DETECTOR].run(blob)
         s_idx, b_idx, k_idx = self._det_groups if (w, h) == self.det_size else self._groups_for(outs, w, h)
         boxes, points, scores = [], [], []

@@ -48,6 +48,10 @@ MEAN_FACE_5 = np.array(
 )
 
 
+#: Least-squares solver of the 5-point fit (pseudo-inverse of ``[MEAN_FACE_5, 1]``), computed once.
+_PINV_MEAN_FACE_5 = np.linalg.pinv(np.hstack([MEAN_FACE_5, np.ones((5, 1))]))
+
+
 def pose_from_points(model_points: np.ndarray, image_points: np.ndarray) -> tuple[float, float, float]:
     """Fit a weak-perspective camera and return ``(pitch, roll, yaw)`` in degrees (conventions above).
 
@@ -110,7 +114,32 @@ def pose_from_keypoints(kps: np.ndarray) -> np.ndarray:
     kps = np.asarray(kps, dtype=np.float64)
     if kps.ndim == 2:
         kps = kps[None]
-    out = np.full((len(kps), 3), np.nan)
-    for i, k in enumerate(kps):
-        out[i] = pose_from_points(MEAN_FACE_5, k)
+    return _pose_batch(MEAN_FACE_5, kps)
+
+
+def _pose_batch(model_points: np.ndarray, image_points: np.ndarray) -> np.ndarray:
+    """:func:`pose_from_points` for many faces at once (same model points): ``(n, 3)`` pitch, roll, yaw."""
+    X = np.asarray(model_points, dtype=np.float64)
+    Y = np.asarray(image_points, dtype=np.float64)[..., :2]
+    out = np.full((len(Y), 3), np.nan)
+    if not len(Y):
+        return out
+    pinv = _PINV_MEAN_FACE_5 if X is MEAN_FACE_5 else np.linalg.pinv(np.hstack([X, np.ones((len(X), 1))]))
+    P = pinv @ Y  # (n, 4, 2): least squares per face, Y = A @ P
+    r1, r2 = P[:, :3, 0], P[:, :3, 1]
+    n1, n2 = np.linalg.norm(r1, axis=1), np.linalg.norm(r2, axis=1)
+    ok = np.isfinite(Y).all(axis=(1, 2)) & (n1 >= 1e-9) & (n2 >= 1e-9)
+    if not ok.any():
+        return out
+    rows = np.stack([r1[ok] / n1[ok, None], r2[ok] / n2[ok, None]], axis=1)  # (m, 2, 3)
+    u, _, vt = np.linalg.svd(rows, full_matrices=False)
+    r12 = u @ vt
+    r1, r2 = r12[:, 0], r12[:, 1]
+    R = np.stack([r1, r2, np.cross(r1, r2)], axis=1)
+    sy = np.hypot(R[:, 0, 0], R[:, 1, 0])
+    regular = sy > 1e-6
+    x = np.where(regular, np.arctan2(R[:, 2, 1], R[:, 2, 2]), np.arctan2(-R[:, 1, 2], R[:, 1, 1]))
+    y = np.arctan2(-R[:, 2, 0], sy)
+    z = np.where(regular, np.arctan2(R[:, 1, 0], R[:, 0, 0]), 0.0)
+    out[ok] = np.degrees(np.stack([x, z, y], axis=1))  # pitch, roll, yaw (conventions above)
     return out

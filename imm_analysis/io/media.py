@@ -31,6 +31,8 @@ __all__ = [
     "media_type",
     "file_sha256",
     "read_image",
+    "to_original",
+    "from_original",
     "video_info",
     "sample_video",
 ]
@@ -67,6 +69,7 @@ class ImageInfo:
     produce_time: datetime | None = None  # EXIF DateTimeOriginal, read as UTC (EXIF has no zone)
     mode: str = ""
     extra: dict = field(default_factory=dict)
+    scale: int = 1  # original pixels per decoded pixel (JPEG reduced decoding), 1 = full size
 
 
 @dataclass
@@ -108,9 +111,20 @@ def file_sha256(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
 
 
 def read_image(
-    path: str | os.PathLike[str], *, max_pixels: int | None = MAX_PIXELS, data: bytes | None = None
+    path: str | os.PathLike[str],
+    *,
+    max_pixels: int | None = MAX_PIXELS,
+    data: bytes | None = None,
+    reduce: int = 1,
+    fit: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, ImageInfo]:
     """Decode an image file to an RGB ``uint8`` array with its EXIF orientation applied.
+
+    JPEGs can be decoded at 1/2, 1/4 or 1/8 of their size (libjpeg's DCT scaling, which skips
+    most of the decoding work and filters properly): ``info.scale`` then says how many original
+    pixels one returned pixel spans, and ``info.width`` / ``info.height`` stay the original size.
+    A point ``x`` of the returned array is at ``(x + 0.5) * info.scale - 0.5`` in the original
+    (see :func:`to_original`). Other formats are always decoded at full size (``scale`` 1).
 
     Parameters
     ----------
@@ -120,6 +134,12 @@ def read_image(
         Refuse images whose width x height (read from the header, before decoding) exceeds this.
     data : bytes, optional
         The file's bytes when already read.
+    reduce : {1, 2, 4, 8}, default=1
+        Largest reduction allowed (1 = full size).
+    fit : (int, int), optional
+        ``(width, height)`` the caller will shrink the image into (e.g. a detector's input size):
+        the reduction is then capped so that the decoded image still covers that size, i.e. it
+        is never smaller than what the caller will make of it.
 
     Returns
     -------
@@ -162,6 +182,11 @@ def read_image(
             exif = im.getexif()
             orientation = exif.get(0x0112)
             produce = _exif_time(exif)
+            ow, oh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)  # size once transposed
+            scale = _reduction(ow, oh, reduce, fit) if im.format == "JPEG" else 1
+            if scale > 1:
+                im.draft("RGB", (max(1, w // scale), max(1, h // scale)))  # Pillow picks w // size
+                scale = max(1, round(w / im.size[0]))  # what libjpeg actually did
             im.load()
             mode = im.mode
             im = ImageOps.exif_transpose(im)
@@ -171,10 +196,42 @@ def read_image(
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise MediaError(path, f"not a readable image ({type(exc).__name__}: {exc})") from exc
     info = ImageInfo(
-        width=rgb.shape[1], height=rgb.shape[0], orientation=int(orientation) if orientation else None,
+        width=ow if scale > 1 else rgb.shape[1], height=oh if scale > 1 else rgb.shape[0],
+        orientation=int(orientation) if orientation else None,
         content_type=Image.MIME.get(im.format or "", None) or content_type(path), produce_time=produce, mode=mode,
+        scale=scale,
     )
     return rgb, info
+
+
+def _reduction(width: int, height: int, reduce: int, fit: tuple[int, int] | None) -> int:
+    """Largest power of two <= ``reduce`` (at most 8) keeping the image at least as large as its fit in ``fit``."""
+    limit = min(8, max(1, int(reduce)))
+    if fit is not None:
+        fw, fh = fit
+        limit = min(limit, int(max(width / fw, height / fh)))  # image / s still >= its size inside fit
+    s = 1
+    while s * 2 <= limit:
+        s *= 2
+    return s
+
+
+def to_original(points: np.ndarray, scale: int) -> np.ndarray:
+    """Map pixel coordinates of an image decoded at ``1 / scale`` back to the original image.
+
+    Examples
+    --------
+    >>> to_original(np.array([[0.0, 10.0]]), 2)
+    array([[ 0.5, 20.5]])
+    """
+    points = np.asarray(points, dtype=np.float64)
+    return points if scale == 1 else (points + 0.5) * scale - 0.5
+
+
+def from_original(points: np.ndarray, scale: int) -> np.ndarray:
+    """Inverse of :func:`to_original`: original pixel coordinates in an image decoded at ``1 / scale``."""
+    points = np.asarray(points, dtype=np.float64)
+    return points if scale == 1 else (points + 0.5) / scale - 0.5
 
 
 class _pil_pixel_limit:
