@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imm_analysis.cluster._kernels import pair_dots
+from imm_analysis.cluster._kernels import gather_rows, merge_order, mutual_best, pair_dots, sorted_edges
 
 __all__ = ["Dendrogram", "average_linkage", "cut", "found_clusters"]
 
@@ -70,16 +70,77 @@ class Dendrogram:
 
 
 def _aggregate(src, dst, cols, n):
-    """Sort directed edges by (src, dst) and sum the columns of parallel ones."""
-    key = src.astype(np.int64) * n + dst
+    """Sort directed edges by (src, dst) and sum the columns of parallel ones (ids keep their dtype)."""
+    if len(src) == 0:
+        return src[:0], dst[:0], [c[:0] for c in cols]
+    key = src.astype(np.int64)
+    key *= n
+    key += dst
     order = np.argsort(key, kind="stable")
     key = key[order]
-    if len(key) == 0:
-        return src[:0], dst[:0], [c[:0] for c in cols]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    cols = [np.add.reduceat(c[order], starts) for c in cols]
     key = key[starts]
-    return key // n, key % n, cols
+    cols = [np.add.reduceat(c[order], starts) for c in cols]
+    return (key // n).astype(src.dtype), (key % n).astype(dst.dtype), cols
+
+
+class _ClusterSums:
+    """The sum vector of every cluster, without a copy of the embeddings.
+
+    A singleton's sum is its own row of ``x`` (read only); a merged cluster owns a row
+    (``slot``) of a float32 buffer that grows on demand and reuses the rows of clusters merged
+    away. At most half the faces are in live merged clusters at any time, and usually far
+    fewer, so this costs a fraction of the ``n x d`` copy it replaces.
+    """
+
+    def __init__(self, x: np.ndarray) -> None:
+        n, d = x.shape
+        self.x = x
+        self.slot = np.full(n, -1, dtype=np.int64)
+        self.buf = np.empty((max(64, n // 16), d), dtype=np.float32)
+        self.free = np.arange(len(self.buf) - 1, -1, -1, dtype=np.int64)  # a stack: pop from the end
+        self.n_free = len(self.free)
+
+    def _take(self, count: int) -> np.ndarray:
+        if count > self.n_free:
+            old = len(self.buf)
+            new = max(old + count - self.n_free, old + old // 2)
+            buf = np.empty((new, self.buf.shape[1]), dtype=np.float32)
+            buf[:old] = self.buf
+            self.buf = buf
+            free = np.empty(new, dtype=np.int64)
+            free[: self.n_free] = self.free[: self.n_free]
+            free[self.n_free : self.n_free + new - old] = np.arange(new - 1, old - 1, -1)
+            self.free, self.n_free = free, self.n_free + new - old
+        self.n_free -= count
+        return self.free[self.n_free : self.n_free + count].copy()
+
+    def _give(self, slots: np.ndarray) -> None:
+        self.free[self.n_free : self.n_free + len(slots)] = slots
+        self.n_free += len(slots)
+
+    def merge(self, a: np.ndarray, b: np.ndarray, block: int = 1 << 15) -> None:
+        """``sum[a] += sum[b]`` for disjoint ``a`` and ``b``; ``b``'s row is released."""
+        sa, sb = self.slot[a], self.slot[b]
+        # a without a row takes b's row when b has one, else a fresh row
+        steal = (sa < 0) & (sb >= 0)
+        fresh = (sa < 0) & (sb < 0)
+        sa[steal] = sb[steal]
+        sa[fresh] = self._take(int(fresh.sum()))
+        for i in range(0, len(a), block):
+            ia, ib = a[i : i + block], b[i : i + block]
+            ra, st, fr = sa[i : i + block], steal[i : i + block], fresh[i : i + block]
+            plain = ~(st | fr)  # both rows in the buffer, or a's only
+            self.buf[ra[plain]] += gather_rows(self.x, ib[plain], self.buf, self.slot)
+            self.buf[ra[st]] += self.x[ia[st]]
+            self.buf[ra[fr]] = self.x[ia[fr]] + self.x[ib[fr]]
+        self._give(sb[(sb >= 0) & ~steal])
+        self.slot[a] = sa
+        self.slot[b] = -1
+
+    def dots(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """``dot(sum[u], sum[v])`` (float64)."""
+        return pair_dots(self.x, u, v, buf=self.buf, slot=self.slot)
 
 
 def _centroid_sims(sums, size, src, dst, n):
@@ -87,12 +148,45 @@ def _centroid_sims(sums, size, src, dst, n):
     out = np.empty(len(src), dtype=np.float64)
     half = np.flatnonzero(src < dst)
     hs, hd = src[half], dst[half]
-    out[half] = pair_dots(sums, hs, hd) / (size[hs] * size[hd])
+    out[half] = sums.dots(hs, hd) / (size[hs] * size[hd])
     other = np.flatnonzero(src > dst)
     if len(other):
-        key = src * n + dst
-        mirror = np.searchsorted(key, dst[other] * n + src[other])
+        key = src.astype(np.int64) * n + dst
+        mirror = np.searchsorted(key, dst[other].astype(np.int64) * n + src[other])
         out[other] = out[mirror]
+    return out
+
+
+def _initial_edges(n, edges, cannot_link, min_similarity, itype, *, counts):
+    """Directed edge list ``(src, dst, m, w, c)`` sorted by ``(src, dst)``, parallel edges summed.
+
+    ``m`` is the mean similarity (-inf for a cannot-link pair); ``w`` (sum) and ``c`` (count)
+    are only kept when ``counts`` (the approximate mode needs them), else None.
+    """
+    i, j, s = edges
+    if cannot_link is not None and len(cannot_link[0]):
+        ci, cj = np.asarray(cannot_link[0], dtype=itype), np.asarray(cannot_link[1], dtype=itype)
+    else:
+        ci = cj = np.empty(0, dtype=itype)
+    s = np.asarray(s)
+    if s.dtype.kind != "f":
+        s = s.astype(np.float64)
+    # compare at the similarities' own precision, as ``s >= min_similarity`` does in numpy
+    floor = float(s.dtype.type(min_similarity))
+    src, dst, w, c, bad = sorted_edges(
+        n, np.asarray(i, dtype=itype), np.asarray(j, dtype=itype), s, ci, cj, floor, itype
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = w / c
+    m[bad] = -np.inf
+    return (src, dst, m, w, c) if counts else (src, dst, m, None, None)
+
+
+def _splice(col, keep, new, is_new):
+    """``col[keep]`` and ``new`` interleaved as ``is_new`` says (see :func:`merge_order`)."""
+    out = np.empty(len(is_new), dtype=col.dtype)
+    out[is_new] = new
+    out[~is_new] = col[keep]
     return out
 
 
@@ -135,75 +229,39 @@ def average_linkage(
     Each round computes every cluster's best neighbour (ties broken by a total order on
     edges, so the globally best pair is always reciprocal and every round makes progress),
     merges all reciprocal pairs, and re-aggregates and re-scores only the edges that touch
-    a merged cluster. Time O(E log E) per round over the remaining edges (E <= n k) plus
-    O(d) per re-scored edge with ``embeddings``; memory O(E + n d).
+    a merged cluster. Time O(E) per round over the remaining edges (E <= 2 n k directed
+    edges: compiled linear passes and one linear merge of the re-scored edges into the
+    untouched ones, no sort) plus O(d) per re-scored edge with ``embeddings``. Memory: about
+    17 bytes per directed edge (int32 ids below 2**31 faces, float64 similarity) and one
+    float32 sum vector per live merged cluster; the embeddings are read, never copied.
     """
     from tqdm.auto import tqdm
 
-    i, j, s = edges
-    i = np.asarray(i, dtype=np.int64)
-    j = np.asarray(j, dtype=np.int64)
-    s = np.asarray(s, dtype=np.float64)
-    keep = s >= min_similarity
-    i, j, s = i[keep], j[keep], s[keep]
-    src = np.concatenate([i, j])
-    dst = np.concatenate([j, i])
-    w = np.concatenate([s, s])
-    bad = np.zeros(len(src), dtype=np.int64)
-    if cannot_link is not None and len(cannot_link[0]):
-        ci = np.asarray(cannot_link[0], dtype=np.int64)
-        cj = np.asarray(cannot_link[1], dtype=np.int64)
-        ok = ci != cj
-        ci, cj = ci[ok], cj[ok]
-        src = np.concatenate([src, ci, cj])
-        dst = np.concatenate([dst, cj, ci])
-        w = np.concatenate([w, np.zeros(2 * len(ci))])
-        bad = np.concatenate([bad, np.ones(2 * len(ci), dtype=np.int64)])
-    c = (bad == 0).astype(np.int64)
-    src, dst, (w, c, bad) = _aggregate(src, dst, [w, c, bad], max(n, 1))
     exact = embeddings is not None
     if exact:
-        sums = np.array(embeddings, dtype=np.float32, copy=True)
-        if sums.shape[0] != n:
-            raise ValueError(f"embeddings have {sums.shape[0]} rows, expected {n}")
-
-    def score(w, c, bad):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m = w / c
-        m[bad > 0] = -np.inf
-        return m
-
-    m = score(w, c, bad)  # singletons: the edge similarity is exact in both modes
+        x = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if x.shape[0] != n:
+            raise ValueError(f"embeddings have {x.shape[0]} rows, expected {n}")
+        sums = _ClusterSums(x)
+    itype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    src, dst, m, w, c = _initial_edges(n, edges, cannot_link, min_similarity, itype, counts=not exact)
 
     node_of = np.arange(n, dtype=np.int64)
     size = np.ones(n, dtype=np.int64)
     size_prev = np.ones(n, dtype=np.int64)  # sizes before the current round's merges
     height_of = np.full(n, np.inf)
     best = np.full(n, -1, dtype=np.int64)
-    remap = np.arange(n, dtype=np.int64)
+    best_sim = np.empty(n, dtype=np.float64)
+    remap = np.arange(n, dtype=itype)
     touched_node = np.zeros(n, dtype=bool)
     is_merged = np.zeros(n, dtype=bool)
     lefts, rights, sims, heights, sizes = [], [], [], [], []
     n_nodes = n
     bar = tqdm(total=max(n - 1, 0), desc="agglomerating", unit="merge", disable=not progress, leave=False)
-    big = np.iinfo(np.int64).max
     while len(src):
-        starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
-        seg_src = src[starts]
-        seg_max = np.maximum.reduceat(m, starts)
-        lo, hi = np.minimum(src, dst), np.maximum(src, dst)
-        tie = np.where(m == np.repeat(seg_max, np.diff(np.r_[starts, len(src)])), lo * n + hi, big)
-        best_key = np.minimum.reduceat(tie, starts)
-        blo, bhi = best_key // n, best_key % n
-        bdst = np.where(blo == seg_src, bhi, blo)
-        best[seg_src] = bdst
-        mutual = (best[bdst] == seg_src) & (seg_src < bdst) & (seg_max >= min_similarity)
-        a = seg_src[mutual]
-        b = bdst[mutual]
-        best[seg_src] = -1
+        a, b, ms = mutual_best(src, dst, m, best, best_sim, min_similarity)
         if len(a) == 0:
             break
-        ms = seg_max[mutual]
         h = np.minimum(ms, np.minimum(height_of[a], height_of[b]))
         new_nodes = np.arange(n_nodes, n_nodes + len(a), dtype=np.int64)
         n_nodes += len(a)
@@ -217,51 +275,63 @@ def average_linkage(
         size[a] += size[b]
         height_of[a] = h
         if exact:
-            sums[a] += sums[b]
+            sums.merge(a, b)
         bar.update(len(a))
         # re-aggregate and re-score only the edges that touch a merged cluster
         remap[b] = a
         touched_node[a] = True
         touched_node[b] = True
-        touched = np.flatnonzero(touched_node[src] | touched_node[dst])
+        hit = touched_node[src]
+        hit |= touched_node[dst]
+        touched = np.flatnonzero(hit)
         touched_node[a] = False
         touched_node[b] = False
-        keep = np.ones(len(src), dtype=bool)
-        keep[touched] = False
-        o_src, o_dst = src[touched], dst[touched]
-        t_src, t_dst = remap[o_src], remap[o_dst]
+        # (lean dtypes, temporaries freed early: the first rounds touch most edges)
+        t_src, t_dst = remap[src[touched]], remap[dst[touched]]
         nl = t_src != t_dst
-        o_src, o_dst, t_src, t_dst, touched = o_src[nl], o_dst[nl], t_src[nl], t_dst[nl], touched[nl]
-        # Lance-Williams: the new similarity is the size-weighted mean of the constituent pairs
-        weight = (size_prev[o_src] * size_prev[o_dst]).astype(np.float64)
-        mw = np.where(bad[touched] > 0, 0.0, m[touched] * weight)
-        t_src, t_dst, (t_w, t_c, t_bad, t_mw, t_parts) = _aggregate(
-            t_src, t_dst, [w[touched], c[touched], bad[touched], mw, np.ones(len(touched), dtype=np.int64)], n
-        )
+        touched, t_src, t_dst = touched[nl], t_src[nl], t_dst[nl]
+        del nl
+        o_m = m[touched]
+        o_bad = np.isneginf(o_m)
+        if exact:
+            # Lance-Williams: the new similarity is the size-weighted mean of the constituent pairs
+            weight = size_prev[src[touched]] * size_prev[dst[touched]]
+            col_a = np.where(o_bad, 0.0, o_m * weight)
+            del weight
+            col_b = np.ones(len(touched), dtype=np.int32)
+        else:
+            col_a, col_b = w[touched], c[touched]
+        del o_m, touched
+        t_src, t_dst, (t_a, t_b, t_bad) = _aggregate(t_src, t_dst, [col_a, col_b, o_bad], n)
+        del col_a, col_b, o_bad
+        t_bad = t_bad > 0
         remap[b] = b
         size_prev[a] = size[a]
         if exact:
             is_merged[a] = True
             expected = np.where(is_merged[t_src], 2, 1) * np.where(is_merged[t_dst], 2, 1)
             is_merged[a] = False
-            t_m = t_mw / (size[t_src] * size[t_dst])
-            partial = np.flatnonzero((t_parts < expected) & (t_bad == 0))
+            t_m = t_a / (size[t_src] * size[t_dst])
+            partial = np.flatnonzero((t_b < expected) & ~t_bad)
             if len(partial):
                 t_m[partial] = _centroid_sims(sums, size, t_src[partial], t_dst[partial], n)
-            t_m[t_bad > 0] = -np.inf
         else:
-            t_m = score(t_w, t_c, t_bad)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t_m = t_a / t_b
+        t_m[t_bad] = -np.inf
         # edges that fell below the floor are no longer merge candidates (cannot-links stay)
-        good = (t_m >= min_similarity) | (t_bad > 0)
-        t_src, t_dst, t_w, t_c, t_bad, t_m = t_src[good], t_dst[good], t_w[good], t_c[good], t_bad[good], t_m[good]
-        src = np.concatenate([src[keep], t_src])
-        dst = np.concatenate([dst[keep], t_dst])
-        order = np.argsort(src * n + dst, kind="stable")  # two sorted runs: a linear merge
-        src, dst = src[order], dst[order]
-        w = np.concatenate([w[keep], t_w])[order]
-        c = np.concatenate([c[keep], t_c])[order]
-        bad = np.concatenate([bad[keep], t_bad])[order]
-        m = np.concatenate([m[keep], t_m])[order]
+        good = (t_m >= min_similarity) | t_bad
+        t_src, t_dst, t_m = t_src[good], t_dst[good], t_m[good]
+        # splice the re-scored edges into the untouched ones: one linear merge, no sort
+        keep = ~hit
+        del hit
+        is_new = merge_order(src, dst, keep, t_src, t_dst)
+        src = _splice(src, keep, t_src, is_new)
+        dst = _splice(dst, keep, t_dst, is_new)
+        m = _splice(m, keep, t_m, is_new)
+        if not exact:
+            w = _splice(w, keep, t_a[good], is_new)
+            c = _splice(c, keep, t_b[good].astype(c.dtype), is_new)
     bar.close()
 
     def cat(parts, dtype):
