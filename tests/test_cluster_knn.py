@@ -107,3 +107,38 @@ def test_found_clusters_counts_hd_faces():
     assert found_clusters(comp, hd, 3).tolist() == [0, 0, 0, -1, -1, -1, -1]
     assert found_clusters(comp, hd, 2).tolist() == [0, 0, 0, 1, 1, 1, -1]
     assert isinstance(KNNGraph(np.zeros((1, 1)), np.zeros((1, 1))).indices[0, 0], np.int64)
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_incremental_graph_merges_reverse_neighbours(copy):
+    """Two incremental adds (index growth + reverse-neighbour merge) match a plain reference.
+
+    An old row keeps its exact list plus every new row that listed it with a similarity above
+    its current k-th neighbour (reverse neighbours only: kNN is not symmetric), top k kept.
+    """
+    from imm_analysis.cluster.incremental import merge_reverse_neighbors
+    from imm_analysis.cluster.knn import NeighborIndex
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    k, n0 = 6, 300
+    index = NeighborIndex(x[:n0].copy(), backend="numpy")
+    graph = index.search(x[:n0], k)
+    ref_i, ref_s = brute(x[:n0], k)
+    ref = [dict(zip(r.tolist(), v.tolist(), strict=True)) for r, v in zip(ref_i, ref_s, strict=True)]
+    for a, b in ((n0, 340), (340, 400)):  # the second add fits in the buffer's headroom
+        index.add(x[a:b])
+        new = index.search(x[a:b], k, query_offset=a)
+        graph = merge_reverse_neighbors(graph.append(new), a, copy=copy)
+        floors = [min(d.values()) for d in ref]
+        for j, (cols, sims) in enumerate(zip(new.indices, new.similarities, strict=True), start=a):
+            for i, s_ in zip(cols.tolist(), sims.tolist(), strict=True):
+                if i < a and s_ > floors[i]:
+                    ref[i][j] = s_
+        ref = [dict(sorted(d.items(), key=lambda t: -t[1])[:k]) for d in ref]
+        ref += [dict(zip(r.tolist(), v.tolist(), strict=True)) for r, v in zip(new.indices, new.similarities, strict=True)]
+    np.testing.assert_array_equal(index.embeddings, x)
+    expected = np.array([sorted(d.values(), reverse=True) for d in ref], dtype=np.float32)
+    np.testing.assert_allclose(graph.similarities, expected, atol=1e-6)
+    assert all(set(row.tolist()) == set(d) for row, d in zip(graph.indices, ref, strict=True))

@@ -267,7 +267,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         self._check_figures(new_figures, m, name="new_figures")
         self._index.add(q)
         new_knn = self._index.search(q, self.knn_.n_neighbors, query_offset=n_old, progress=self.progress)
-        self.knn_ = merge_reverse_neighbors(self.knn_.append(new_knn), n_old)
+        self.knn_ = merge_reverse_neighbors(self.knn_.append(new_knn), n_old, copy=False)  # append made new arrays
         self.hd_ = np.concatenate([self.hd_, resolve_hd(new_figures, m, self.hd_rule)])
         keys = image_keys(new_figures, m) if new_figures is not None else None
         if keys is None:

@@ -29,12 +29,13 @@ from imm_analysis.cluster.linkage import average_linkage, cut, found_clusters
 __all__ = ["incremental_labels", "merge_reverse_neighbors"]
 
 
-def merge_reverse_neighbors(knn: KNNGraph, n_old: int) -> KNNGraph:
+def merge_reverse_neighbors(knn: KNNGraph, n_old: int, *, copy: bool = True) -> KNNGraph:
     """Insert new rows (``>= n_old``) into the neighbour lists of the old rows that they found.
 
     ``knn`` covers all rows, the new rows' lists already searched against everything. An
     old row ``i`` gains new row ``j`` when ``j`` listed ``i`` with a similarity above ``i``'s
-    current ``k``-th neighbour.
+    current ``k``-th neighbour. With ``copy=False`` the arrays of ``knn`` are updated in
+    place (for a graph the caller has just built, e.g. by :meth:`KNNGraph.append`).
     """
     n, k = knn.indices.shape
     if n == n_old or n_old == 0:
@@ -49,26 +50,25 @@ def merge_reverse_neighbors(knn: KNNGraph, n_old: int) -> KNNGraph:
     tgt, src, s = tgt[better], src[better], s[better]
     if len(tgt) == 0:
         return knn
-    rows = np.unique(tgt)
-    idx = knn.indices.copy()
-    sim = knn.similarities.copy()
-    old_i = idx[rows]
-    old_s = sim[rows]
-    pos = np.searchsorted(rows, tgt)
-    all_row = np.concatenate([np.repeat(np.arange(len(rows)), k), pos])
-    all_idx = np.concatenate([old_i.ravel(), src])
-    all_sim = np.concatenate([old_s.ravel(), s])
-    order = np.lexsort((-all_sim, all_row))
-    all_row, all_idx, all_sim = all_row[order], all_idx[order], all_sim[order]
-    starts = np.searchsorted(all_row, np.arange(len(rows)))
-    rank = np.arange(len(all_row)) - np.repeat(starts, np.diff(np.r_[starts, len(all_row)]))
-    top = rank < k
-    new_i = np.full((len(rows), k), -1, dtype=np.int64)
-    new_s = np.full((len(rows), k), -np.inf, dtype=np.float32)
-    new_i[all_row[top], rank[top]] = all_idx[top]
-    new_s[all_row[top], rank[top]] = all_sim[top]
-    idx[rows] = new_i
-    sim[rows] = new_s
+    rows, pos = np.unique(tgt, return_inverse=True)
+    idx = knn.indices.copy() if copy else knn.indices
+    sim = knn.similarities.copy() if copy else knn.similarities
+    # one block row per affected old row: its k current neighbours, then its new candidates
+    order = np.argsort(pos, kind="stable")
+    pos, src, s = pos[order], src[order], s[order]
+    counts = np.bincount(pos, minlength=len(rows))
+    slot = np.arange(len(pos)) - np.repeat(np.cumsum(counts) - counts, counts)
+    width = k + int(counts.max())
+    block_i = np.full((len(rows), width), -1, dtype=idx.dtype)
+    block_s = np.full((len(rows), width), -np.inf, dtype=sim.dtype)
+    block_i[:, :k] = idx[rows]
+    block_s[:, :k] = sim[rows]
+    block_i[pos, k + slot] = src
+    block_s[pos, k + slot] = s
+    # stable descending sort per row keeps current neighbours ahead of equally similar new ones
+    top = np.argsort(-block_s, axis=1, kind="stable")[:, :k]
+    idx[rows] = np.take_along_axis(block_i, top, axis=1)
+    sim[rows] = np.take_along_axis(block_s, top, axis=1)
     return KNNGraph(idx, sim)
 
 

@@ -212,10 +212,26 @@ class NeighborIndex:
         self.backend = backend
         self.block_size = block_size
         self._faiss = None
+        self._buffer: np.ndarray | None = None  # rows with headroom for incremental adds (see add)
 
     def add(self, embeddings: np.ndarray) -> None:
-        """Append rows (unit-length float32)."""
-        self.embeddings = np.vstack([self.embeddings, embeddings]) if len(self.embeddings) else embeddings
+        """Append rows (unit-length float32).
+
+        Rows go into a buffer with headroom (a quarter of the current size), so a series of
+        small incremental additions copies the stored embeddings once, not on every call.
+        ``self.embeddings`` stays a contiguous view of the rows added so far.
+        """
+        n, m = len(self.embeddings), len(embeddings)
+        if n == 0:
+            self.embeddings = embeddings
+        else:
+            buf = self._buffer
+            if buf is None or len(buf) < n + m or not np.shares_memory(buf, self.embeddings):
+                buf = np.empty((n + m + max(m, n // 4), self.embeddings.shape[1]), dtype=self.embeddings.dtype)
+                buf[:n] = self.embeddings
+                self._buffer = buf
+            buf[n : n + m] = embeddings
+            self.embeddings = buf[: n + m]
         if self._faiss is not None:
             self._faiss.add(embeddings)
 
