@@ -523,6 +523,20 @@ class _Run:
         if self.n_faces_pending >= self.batch_size * 4 or len(self.pending) >= self.chunk_files:
             self.flush()
 
+    def settled(self, pos: int, ld: _Loaded) -> bool:
+        """Record a file that needs no inference (load error, duplicate content, cache hit); True if so."""
+        if ld.error is not None:
+            self.error(pos, ld, ld.error, cache=ld.key is not None)
+            return True
+        if ld.key in self.seen:
+            self.error(pos, ld, ("DuplicateFile", f"same content as {self.seen[ld.key]} (embedded once)"), cache=False)
+            return True
+        self.seen[ld.key] = ld.item.uri
+        if ld.cached:
+            self.from_cache(pos, ld)
+            return True
+        return False
+
     def from_cache(self, pos: int, ld: _Loaded) -> None:
         e = self.cached[ld.key]
         self.stats["cached_files"] += 1
@@ -717,15 +731,7 @@ def embed_images(
     try:
         for pos, ld in enumerate(_prefetch(items, load, workers, ahead=max(16, 8 * workers))):
             bar.update(1)
-            if ld.error is not None:
-                run.error(pos, ld, ld.error, cache=ld.key is not None)
-                continue
-            if ld.key in run.seen:
-                run.error(pos, ld, ("DuplicateFile", f"same content as {run.seen[ld.key]} (embedded once)"), cache=False)
-                continue
-            run.seen[ld.key] = ld.item.uri
-            if ld.cached:
-                run.from_cache(pos, ld)
+            if run.settled(pos, ld):
                 continue
             if ld.fail is not None:
                 if not ld.fail[1]:
@@ -864,15 +870,7 @@ def embed_crops(
     try:
         for pos, ld in enumerate(_prefetch(items, load, workers, ahead=max(64, 4 * int(batch_size)))):
             bar.update(1)
-            if ld.error is not None:
-                run.error(pos, ld, ld.error, cache=ld.key is not None)
-                continue
-            if ld.key in run.seen:
-                run.error(pos, ld, ("DuplicateFile", f"same content as {run.seen[ld.key]} (embedded once)"), cache=False)
-                continue
-            run.seen[ld.key] = ld.item.uri
-            if ld.cached:
-                run.from_cache(pos, ld)
+            if run.settled(pos, ld):
                 continue
             crop, prepared = ld.det_input
             face = _CropFace(pos, ld, crop, (ld.rgb.shape[1], ld.rgb.shape[0]))
