@@ -15,8 +15,9 @@ Layers (each imports only the ones below it):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imm_analysis._lazy import attach
 
 __version__ = "0.1.0"
 
@@ -109,17 +110,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from imm_analysis.viz.projection import project_umap
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        module = importlib.import_module(f"imm_analysis.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'imm_analysis' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = attach(__name__, _EXPORTS, _SUBMODULES)

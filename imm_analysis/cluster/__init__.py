@@ -13,8 +13,7 @@ Names are loaded lazily.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from imm_analysis._lazy import attach
 
 _EXPORTS = {
     "KNNGraph": "imm_analysis.cluster.knn",
@@ -31,9 +30,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'imm_analysis.cluster' has no attribute {name!r}")
+__getattr__, __dir__ = attach(__name__, _EXPORTS)

@@ -14,8 +14,7 @@ importing another ``imm_analysis.io`` module does not import the JSON readers.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from imm_analysis._lazy import attach
 
 _EXPORTS = {
     "load_clusters": "imm_analysis.io.imm_json",
@@ -29,7 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'imm_analysis.io' has no attribute {name!r}")
+__getattr__, __dir__ = attach(__name__, _EXPORTS)

@@ -6,8 +6,9 @@ imported only when a name is first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imm_analysis._lazy import attach
 
 _EXPORTS: dict[str, str] = {
     "project_umap": "imm_analysis.viz.projection",
@@ -47,19 +48,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from imm_analysis.viz.quality_plots import plot_quality_distributions
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        try:
-            module = importlib.import_module(_EXPORTS[name])
-        except ModuleNotFoundError as exc:
-            if exc.name != _EXPORTS[name]:
-                raise
-            raise AttributeError(f"imm_analysis.viz.{name} is not available: {exc.name} is missing") from exc
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'imm_analysis.viz' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = attach(__name__, _EXPORTS)

@@ -7,8 +7,9 @@ imported only when a widget is built.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imm_analysis._lazy import attach
 
 _EXPORTS: dict[str, str] = {
     "ThresholdTuner": "imm_analysis.widgets.tuner",
@@ -22,13 +23,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from imm_analysis.widgets.tuner import ThresholdTuner
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'imm_analysis.widgets' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = attach(__name__, _EXPORTS)
