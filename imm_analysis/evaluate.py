@@ -9,7 +9,7 @@ means "in no cluster": each such face counts as a singleton cluster of its own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -323,7 +323,6 @@ class ClusteringComparison:
     pairs: pd.DataFrame
     summary: dict[str, Any]
     names: tuple[str, str] = ("a", "b")
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         s = self.summary

@@ -237,7 +237,9 @@ def coerce_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Return ``frame`` with every schema column present (missing ones null) and cast to its dtype.
 
     Columns outside the schema are kept after the schema columns; known optional
-    figure columns (``det_score``, ``timestamp``, ``frame_index``) get their dtype.
+    figure columns (``det_score``, ``timestamp``, ``frame_index``) get their dtype. For
+    figures, ``cluster_state`` is always derived from ``figure_cluster_id`` here, so every
+    producer agrees on its values and categories.
     """
     cols = _columns(kind)
     out: dict[str, pd.Series] = {}
@@ -246,6 +248,8 @@ def coerce_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
             out[c] = _cast(frame[c], d)
         else:
             out[c] = _null_column(d, frame.index)
+    if kind == "figures":
+        out["cluster_state"] = cluster_state(out["figure_cluster_id"])
     for c in frame.columns:
         if c not in cols:
             d = FIGURE_OPTIONAL_COLUMNS.get(c) if kind == "figures" else None

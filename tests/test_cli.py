@@ -99,8 +99,6 @@ def test_python_dash_m_entry_point():
 
 
 def test_demo_on_committed_sample(sample_dir, tmp_path, capsys):
-    if not (sample_dir / "files").exists():
-        pytest.skip("data/sample/files not generated yet")
     out = tmp_path / "demo"
     rc = main(["report", "--clusters", str(sample_dir / "clusters"), "--files", str(sample_dir / "files"),
                "--tz", "Asia/Shanghai", "--location-pattern", PATTERN, "--out", str(out), "-q"])
@@ -113,8 +111,6 @@ def test_demo_on_committed_sample(sample_dir, tmp_path, capsys):
 
 @pytest.mark.filterwarnings("ignore:.*random pairs pass the calibrated threshold")
 def test_local_run_on_real_photos(faces_dir, pack_dir, tmp_path, capsys):
-    pytest.importorskip("imm_analysis.faces.embed")
-    pytest.importorskip("imm_analysis.cluster.state")
     photos = faces_dir / "photos"
     images = tmp_path / "images"
     images.mkdir()

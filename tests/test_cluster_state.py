@@ -10,8 +10,6 @@ from cluster_data import figures_for, people
 from imm_analysis import schema
 from imm_analysis.cluster.state import ClusterState
 
-ALL_HD = {"min_size": 0, "min_quality": 0.0}
-
 
 @pytest.fixture()
 def data():

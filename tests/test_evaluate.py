@@ -245,8 +245,12 @@ def test_sweep_thresholds_reuses_a_fitted_clusterer():
 
     x, y = _blobs(30, 4, 32, 0.6, 1)
     model = FigureClusterer(0.5, min_faces=1).fit(x)
-    df = sweep_thresholds(x, y, [0.4, 0.6], clusterer=model)
-    assert len(df) == 2
+    df = sweep_thresholds(x, y, [0.4, 0.6], clusterer=model).set_index("threshold")
+    assert list(df.index) == [0.4, 0.6]
+    for t in (0.4, 0.6):  # each row is the metrics of the fitted model re-cut at that threshold
+        expected = evaluate_clustering(y, model.recut(t))
+        assert df.loc[t, "bcubed_f"] == pytest.approx(expected["bcubed_f"])
+        assert df.loc[t, "n_clusters"] == expected["n_clusters"]
     with pytest.raises(ValueError, match="not both"):
         sweep_thresholds(x, y, [0.4], clusterer=model, min_faces=2)
     with pytest.raises(ValueError, match="empty"):

@@ -274,8 +274,6 @@ def test_plots_return_figures(report):
 def test_on_committed_sample(sample_dir):
     from imm_analysis import load_clusters, load_figures, load_files
 
-    if not (sample_dir / "files").exists():
-        pytest.skip("data/sample/files not generated yet")
     figures, files = load_figures(sample_dir / "files"), load_files(sample_dir / "files")
     clusters = load_clusters(sample_dir / "clusters") if (sample_dir / "clusters").exists() else None
     r = visitor_report(figures, files=files, clusters=clusters, tz="Asia/Shanghai", location=r"oss://[^/]+/([^/]+)/")

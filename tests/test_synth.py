@@ -203,8 +203,7 @@ def test_pages_load_back_with_the_loaders(ds):
     assert [bool(p["NextToken"]) for p in pages["files"]] == [True] * (len(pages["files"]) - 1) + [False]
     assert all(p["TotalCount"] == len(clusters) for p in pages["clusters"])
     loaded = load_figures(pages["files"])
-    cols = [c for c in figs.columns if c not in ("extra", "timestamp")]
-    pd.testing.assert_frame_equal(loaded[cols].reset_index(drop=True), figs[cols].reset_index(drop=True))
+    pd.testing.assert_frame_equal(loaded[figs.columns].reset_index(drop=True), figs.reset_index(drop=True))
     pd.testing.assert_frame_equal(load_files(pages["files"])[ds.files.columns], ds.files)
     pd.testing.assert_frame_equal(load_clusters(pages["clusters"])[clusters.columns], clusters)
     text = json.dumps(pages)

@@ -382,9 +382,6 @@ def test_viz_package_exports():
 
     assert viz.plot_projection is P.plot_projection
     assert imm_analysis.project_umap is project_umap
-    try:
-        fn = viz.plot_quality_distributions
-    except AttributeError as exc:  # quality_plots not written yet: a clear message, not a crash
-        assert "quality_plots" in str(exc)
-    else:
-        assert callable(fn)
+    from imm_analysis.viz import quality_plots
+
+    assert viz.plot_quality_distributions is quality_plots.plot_quality_distributions

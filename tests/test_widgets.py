@@ -85,7 +85,6 @@ def test_tuner_summary_matches_a_fresh_clustering(tuner, dataset, change):
 
 
 def test_tuner_summary_matches_cluster_faces(tuner, dataset):
-    pytest.importorskip("imm_analysis.cluster.state", reason="cluster_faces needs ClusterState (issue 4)")
     from imm_analysis.cluster.clusterer import cluster_faces
 
     summary = tuner.set(threshold=0.5, min_faces=3, min_size=80, max_pose=30, min_quality=0.75)
@@ -265,3 +264,18 @@ def test_browser_widget_buttons_edit_headless(state, dataset):
     w["cover"].value = w["cover"].options[-1]
     w["set_cover"].click()
     assert b.summary["cover_file_id"] == w["cover"].options[-1]
+
+
+def test_browser_flags_follow_the_rule_the_state_clustered_with(dataset):
+    """With a custom HD rule (every face HD) the browser flags no face, whatever IMM's default rule says."""
+    from imm_analysis.cluster.state import ClusterState
+    from imm_analysis.widgets import ClusterBrowser
+
+    figures = dataset.figures.iloc[:200].reset_index(drop=True)
+    assert not hd_mask(figures)[0].all()  # IMM's default rule would flag some of these faces
+    state = ClusterState.from_figures(figures, dataset.embeddings[:200], threshold=0.45, seed=0,
+                                      hd_rule=lambda f: np.ones(len(f), dtype=bool))
+    browser = ClusterBrowser(state)
+    faces = pd.concat([browser.faces(c) for c in state.clusters["cluster_id"].astype(str)])
+    assert len(faces) and faces["is_hd"].all() and faces["hd_fail"].isna().all()
+    np.testing.assert_array_equal(state.hd[faces["row"].to_numpy()], faces["is_hd"].to_numpy())

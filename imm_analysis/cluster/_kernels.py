@@ -24,22 +24,6 @@ def _compiled(name: str):
         numba = _numba()
         if numba is None:  # pragma: no cover
             _CACHE[name] = None
-        elif name == "pair":
-
-            @numba.njit(parallel=True, cache=True, fastmath=True)
-            def pair(x, a, b):  # pragma: no cover - compiled
-                out = np.empty(len(a), dtype=np.float64)
-                d = x.shape[1]
-                for e in numba.prange(len(a)):
-                    ra = x[a[e]]
-                    rb = x[b[e]]
-                    acc = 0.0
-                    for t in range(d):
-                        acc += ra[t] * rb[t]
-                    out[e] = acc
-                return out
-
-            _CACHE[name] = pair
         elif name == "pair_slots":
 
             @numba.njit(parallel=True, cache=True, fastmath=True)
@@ -219,7 +203,7 @@ def _compiled(name: str):
                 return is_new
 
             _CACHE[name] = merge
-        else:
+        elif name == "rows":
 
             @numba.njit(parallel=True, cache=True, fastmath=True)
             def rows(q, x, idx):  # pragma: no cover - compiled
@@ -237,6 +221,8 @@ def _compiled(name: str):
                 return out
 
             _CACHE[name] = rows
+        else:
+            raise ValueError(f"no compiled kernel named {name!r}")
     return _CACHE[name]
 
 
@@ -257,10 +243,6 @@ def pair_dots(
         kernel = _compiled("pair_slots")
         if kernel is not None:
             return kernel(x, buf, slot, a, b)
-    else:
-        kernel = _compiled("pair")
-        if kernel is not None:
-            return kernel(x, a, b)
     out = np.empty(len(a), dtype=np.float64)
     for i in range(0, len(a), block):
         ra = gather_rows(x, a[i : i + block], buf, slot)

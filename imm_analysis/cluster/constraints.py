@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ def resolve_hd(figures: pd.DataFrame | None, n: int, hd_rule: Any = None) -> np.
     if figures is None:
         return np.ones(n, dtype=bool)
     if callable(hd_rule):
-        out = np.asarray(_call(hd_rule, figures), dtype=bool)
+        out = np.asarray(hd_rule(figures), dtype=bool)
     else:
         from imm_analysis.quality import hd_mask
 
@@ -33,8 +33,6 @@ def resolve_hd(figures: pd.DataFrame | None, n: int, hd_rule: Any = None) -> np.
     return out
 
 
-def _call(rule: Callable[[pd.DataFrame], Any], figures: pd.DataFrame) -> Any:
-    return rule(figures)
 
 
 def image_keys(figures: pd.DataFrame | None, n: int) -> np.ndarray:

@@ -202,7 +202,7 @@ def incremental_labels(
     ok = pos[cols] >= 0
     a, b, s = pos[rows[ok]], pos[cols[ok]], sims[ok]
     lo_, hi_ = np.minimum(a, b), np.maximum(a, b)
-    ekey, first = np.unique(lo_ * len(pool) + hi_, return_index=True)
+    _, first = np.unique(lo_ * len(pool) + hi_, return_index=True)
     edges = (lo_[first], hi_[first], s[first])
     ci, cj = same_image_pairs(image_codes[pool])
     if cannot_link is not None and len(cannot_link[0]):

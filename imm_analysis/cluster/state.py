@@ -108,6 +108,13 @@ class ClusterState:
         self.last_update: dict[str, int] = {}
 
     # ------------------------------------------------------------------ construction
+    @property
+    def hd(self) -> np.ndarray:
+        """The high-definition flag of each face (row-aligned with :attr:`figures`) the clustering used."""
+        view = self._hd.view()
+        view.flags.writeable = False
+        return view
+
     @classmethod
     def from_figures(
         cls,
@@ -408,7 +415,7 @@ class ClusterState:
             self._index = NeighborIndex(self.embeddings, backend=backend)
         self._index.add(x_new)
         new_knn = self._index.search(x_new, k, query_offset=n_old, progress=progress)
-        knn = merge_reverse_neighbors(self.knn.append(new_knn), n_old)
+        knn = merge_reverse_neighbors(self.knn.append(new_knn), n_old, copy=False)  # append made new arrays
         hd_new = resolve_hd(new_figures, m, self._hd_rule)
         figures = schema.coerce_frame(pd.concat([self.figures, new_figures], ignore_index=True), "figures")
         hd = np.concatenate([self._hd, hd_new])

@@ -402,7 +402,6 @@ def _row(
         "media_type": ld.kind,
         "figure_id": f"{fid}-{frame_index or 0}-{i}",
         "figure_cluster_id": CLUSTER_UNAVAILABLE,
-        "cluster_state": "unavailable",
         "figure_type": "face",
         "figure_confidence": det,
         "face_quality": quality,

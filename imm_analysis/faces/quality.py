@@ -1,4 +1,12 @@
-"""The local pipeline's ``sharpness`` and ``face_quality``
+"""The local pipeline's ``sharpness`` and ``face_quality``.
+
+``sharpness``
+    The variance of the Laplacian of the aligned 112x112 crop's grey levels, over its central
+    80x80 pixels (16 px trimmed on each side, so hair and background edges count less), mapped
+    to [0, 1] by ``1 - exp(-variance / SHARPNESS_SCALE)``. A flat crop scores 0.
+    It is a separate column, not IMM's ``Sharpness`` model.
+
+``face_quality``
     The product of four terms, each in [0, 1] and equal to 1 when that aspect is good enough:
 
     * detector confidence: ``(det_score - DET_LOW) / (DET_HIGH - DET_LOW)``, clipped;

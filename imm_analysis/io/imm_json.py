@@ -205,7 +205,6 @@ def load_figures(source: Any, *, errors: str = "raise", progress: bool = False) 
     frame, priority, n_files = loader.finish()
     frame, dropped, _ = _drop_duplicates(frame, ["file_id", "figure_id"], priority, "faces", "same file_id and figure_id")
     seen.check_total(n_files)
-    frame["cluster_state"] = schema.cluster_state(frame["figure_cluster_id"])
     return _finish(frame, "figures", log, dropped)
 
 

@@ -674,9 +674,6 @@ def _make_figures(rng, faces: pd.DataFrame, files: pd.DataFrame, people) -> pd.D
 
 
 def _finish_figures(figures: pd.DataFrame) -> pd.DataFrame:
-    from imm_analysis.schema import cluster_state
-
-    figures["cluster_state"] = cluster_state(figures["figure_cluster_id"].astype("string"))
     return coerce_frame(figures, "figures")
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from imm_analysis.schema import CLUSTER_INDEPENDENT, cluster_state, coerce_frame
+from imm_analysis.schema import CLUSTER_INDEPENDENT, coerce_frame
 
 __all__ = ["VisitSchedule", "make_visits"]
 
@@ -388,7 +388,6 @@ def make_visits(
         "timestamp": timestamp,
     }
     figures = pd.DataFrame(fig)
-    figures["cluster_state"] = cluster_state(figures["figure_cluster_id"])
     figures = coerce_frame(figures, "figures")
 
     counts = np.bincount(face_file, minlength=n_files)

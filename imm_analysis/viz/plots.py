@@ -477,6 +477,15 @@ def load_face_crop(
     return np.asarray(Image.fromarray(out).resize((size, size), Image.BILINEAR))
 
 
+def _hd_flags(figures: pd.DataFrame, hd_rule: Mapping[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """HD flags and failure codes; an ``is_hd`` column (the flags a clustering used) wins over the rule."""
+    hd, reason = hd_mask(figures, **dict(hd_rule or {}))
+    if "is_hd" in figures.columns:
+        hd = figures["is_hd"].to_numpy(dtype=bool)
+        reason = np.where(hd, -1, reason)  # a face the rule passes but the clustering did not: reason unknown
+    return hd, reason
+
+
 def plot_face_montage(
     figures: pd.DataFrame,
     images: ImageSource = None,
@@ -535,7 +544,7 @@ def plot_face_montage(
     idx = idx[:max_faces].astype(np.int64)
     blank = idx < 0
     sub = figures.iloc[np.where(blank, 0, idx)] if len(figures) else figures.iloc[idx[~blank]]
-    hd, reason = hd_mask(sub, **dict(hd_rule or {}))
+    hd, reason = _hd_flags(sub, hd_rule)
     cover_pos = None
     if cover is not None:
         if isinstance(cover, int | np.integer) and not isinstance(cover, bool):
@@ -649,7 +658,7 @@ def plot_cluster_montage(
         if len(hit) and not pd.isna(hit["cover_file_id"].iloc[0]):
             cover = str(hit["cover_file_id"].iloc[0])
     if cover is None and labels is not None:
-        hd = hd_mask(figures.iloc[rows], **dict(kwargs.get("hd_rule") or {}))[0]
+        hd = _hd_flags(figures.iloc[rows], kwargs.get("hd_rule"))[0]
         cover = int(rows[np.flatnonzero(hd)[0]]) if hd.any() else None
     if isinstance(cover, str) and "file_id" in figures.columns:
         # make sure the cover's face is among those shown

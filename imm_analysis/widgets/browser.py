@@ -133,7 +133,11 @@ class ClusterBrowser:
         mask = (f["figure_cluster_id"].astype("string") == cid).fillna(False).to_numpy(bool)
         rows = np.flatnonzero(mask)
         sub = f.iloc[rows]
-        hd, reason = hd_mask(sub, **dict(self._hd_rule()))
+        hd = self.state.hd[rows]
+        # failure reasons exist only for IMM-style threshold rules; a custom rule gives none
+        rule = getattr(self.state, "params", {}).get("hd_rule")
+        reason = hd_mask(sub, **dict(rule or {}))[1] if rule is None or isinstance(rule, dict) else np.full(len(rows), -1)
+        reason = np.where(hd, -1, reason)
         out = pd.DataFrame(
             {
                 "row": rows,
@@ -148,10 +152,6 @@ class ClusterBrowser:
         )
         return out.sort_values("face_quality", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
 
-    def _hd_rule(self) -> dict[str, float]:
-        rule = getattr(self.state, "params", {}).get("hd_rule")
-        return dict(rule) if isinstance(rule, dict) else {}
-
     def montage(self, cluster_id: str | None = None) -> Figure:
         """Montage of a cluster's faces (default the selected one), cover marked, non-HD flagged."""
         from imm_analysis.viz.plots import plot_cluster_montage
@@ -162,8 +162,8 @@ class ClusterBrowser:
         name = self._row(cid).get("name")
         title = f"{cid}" + (f" ({name})" if isinstance(name, str) and name else "")
         return plot_cluster_montage(
-            self.state.figures, cid, self.images, clusters=self.state.clusters, max_faces=self.max_faces,
-            hd_rule=self._hd_rule() or None, title=f"{title}: {int(self._row(cid).get('face_count') or 0)} faces",
+            self.state.figures.assign(is_hd=self.state.hd), cid, self.images, clusters=self.state.clusters,
+            max_faces=self.max_faces, title=f"{title}: {int(self._row(cid).get('face_count') or 0)} faces",
         )
 
     def _row(self, cid: str) -> pd.Series:
