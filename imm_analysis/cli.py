@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -89,17 +88,6 @@ def _check_path(value: str, option: str) -> str:
     return value
 
 
-def _check_regex(value: str | None, option: str) -> None:
-    if value is None:
-        return
-    try:
-        rx = re.compile(value)
-    except re.error as exc:
-        raise UserError(f"{option} {value!r} is not a valid regular expression: {exc}") from None
-    if rx.groups != 1:
-        raise UserError(f"{option} {value!r} must have exactly one group (...), it has {rx.groups}")
-
-
 def _load_imm(args: argparse.Namespace, say: _Progress):
     from imm_analysis.io.imm_json import load_clusters, load_figures, load_files
 
@@ -164,10 +152,11 @@ def _report(args: argparse.Namespace) -> int:
     try:
         T.check_tz(args.tz)
         T.check_gap(args.session_gap)
+        for option, pattern in (("--location-pattern", args.location_pattern), ("--time-pattern", args.time_pattern)):
+            if pattern is not None:
+                T.compile_one_group(pattern, option)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    _check_regex(args.location_pattern, "--location-pattern")
-    _check_regex(args.time_pattern, "--time-pattern")
 
     figures, files, clusters = _run_local(args, say) if local else _load_imm(args, say)
 

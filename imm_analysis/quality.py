@@ -23,6 +23,8 @@ import pandas as pd
 from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE
 
 __all__ = [
+    "HD_RULE",
+    "describe_hd_rule",
     "HD_FAIL_REASONS",
     "SUMMARY_MEASURES",
     "Diagnosis",
@@ -32,6 +34,9 @@ __all__ = [
     "quality_summary",
 ]
 
+#: IMM's high-definition face rule as :func:`hd_mask` keyword arguments.
+HD_RULE: dict[str, float] = {"min_size": 75, "max_pose": 30, "min_quality": 0.8}
+
 #: Values of the ``hd_fail`` column, in the order the criteria are checked.
 HD_FAIL_REASONS = ("missing", "too_small", "extreme_pose", "low_quality")
 
@@ -40,6 +45,17 @@ def _col(figures: pd.DataFrame, name: str) -> np.ndarray:
     if name not in figures.columns:
         return np.full(len(figures), np.nan)
     return pd.to_numeric(figures[name], errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+
+
+def describe_hd_rule(rule: dict[str, float] | None = None) -> str:
+    """The rule in words, IMM's defaults overridden by ``rule``.
+
+    >>> describe_hd_rule({"min_quality": 0.9})
+    'width and height > 75 px, |pitch|, |roll|, |yaw| < 30, face_quality > 0.9'
+    """
+    r = {**HD_RULE, **(rule or {})}
+    return (f"width and height > {r['min_size']:g} px, |pitch|, |roll|, |yaw| < {r['max_pose']:g}, "
+            f"face_quality > {r['min_quality']:g}")
 
 
 def hd_mask(
@@ -357,7 +373,7 @@ def diagnose_clustering(
         if embeddings.ndim != 2 or embeddings.shape[0] != n:
             raise ValueError(f"embeddings must have shape ({n}, dim) aligned with figures, got {embeddings.shape}")
 
-    rule = {"min_size": 75, "max_pose": 30, "min_quality": 0.8, **hd_kwargs}
+    rule = {**HD_RULE, **hd_kwargs}
     is_hd, reason = hd_mask(figures, **rule)
     if "figure_cluster_id" in figures.columns:
         cid = figures["figure_cluster_id"].astype("string").fillna(CLUSTER_UNAVAILABLE).to_numpy(dtype=object)

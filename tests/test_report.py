@@ -282,3 +282,12 @@ def test_on_committed_sample(sample_dir):
     assert (r.daily["new_visitors"] + r.daily["returning_visitors"] == r.daily["unique_visitors"]).all()
     assert r.daily["visits"].sum() == len(r.visits)
     assert r.summary["unique_visitors"] == len(r.visitors)
+
+
+def test_quality_table_counts_and_describes_the_hd_rule_used(sample_dir):
+    from imm_analysis import hd_faces, load_figures
+
+    figures = load_figures(sample_dir / "files")
+    row = visitor_report(figures, hd_rule={"min_quality": 0.9}).quality.set_index("metric").loc["hd_faces"]
+    assert row["value"] == hd_faces(figures, min_quality=0.9)["is_hd"].sum()
+    assert "face_quality > 0.9" in row["description"] and "0.8" not in row["description"]

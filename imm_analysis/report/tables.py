@@ -67,7 +67,8 @@ def check_gap(session_gap: str | pd.Timedelta) -> pd.Timedelta:
     return gap
 
 
-def _compile_one_group(pattern: str, what: str) -> re.Pattern:
+def compile_one_group(pattern: str, what: str) -> re.Pattern:
+    """Compile a regular expression that must have exactly one group; ``ValueError`` naming ``what`` if not."""
     try:
         rx = re.compile(pattern)
     except re.error as exc:
@@ -216,7 +217,7 @@ def resolve_times(
         elif entry in ("produce_time", "file_create_time"):
             label = entry  # a standard column this input lacks
         else:
-            rx = _compile_one_group(entry, "time pattern")
+            rx = compile_one_group(entry, "time pattern")
             if "uri" not in figures.columns:
                 raise ValueError(f"time pattern {entry!r} needs a 'uri' column in figures")
             label = "uri"
@@ -283,7 +284,7 @@ def resolve_locations(
     elif files is not None and location in files.columns:
         values, kind = lookup.get(location).astype("string"), "column"
     else:
-        rx = _compile_one_group(location, "location pattern")
+        rx = compile_one_group(location, "location pattern")
         if "uri" not in figures.columns:
             raise ValueError(f"location pattern {location!r} needs a 'uri' column in figures")
         uris = figures["uri"].to_numpy(object, na_value=None)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.quality import hd_mask
+from imm_analysis.quality import describe_hd_rule, hd_mask
 from imm_analysis.report import tables as T
 from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, cluster_state
 
@@ -425,7 +425,7 @@ def visitor_report(
         ("clustered_faces", int(clustered.sum()), "faces in a cluster (a visitor)"),
         ("independent_faces", int(independent.sum()), f"faces IMM left out of every cluster ({CLUSTER_INDEPENDENT})"),
         ("unavailable_faces", int(unavailable.sum()), f"faces not yet clustered ({CLUSTER_UNAVAILABLE}); in no count"),
-        ("hd_faces", int(hd.sum()), "faces meeting IMM's high-definition rule (size > 75 px, |pose| < 30, quality > 0.8)"),
+        ("hd_faces", int(hd.sum()), f"faces meeting the high-definition rule ({describe_hd_rule(hd_rule)})"),
         ("hd_share", float(hd.sum() / hd_known.sum()) if hd_known.any() else np.nan,
          "high-definition faces / faces with size, pose and quality known"),
         ("faces_without_time", int((~has_time).sum()), "faces with no usable time (left out)"),
