@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from imm_analysis.faces.embed import embed_crops
@@ -84,5 +85,7 @@ def test_fully_cached_second_run_gives_the_same_result(model, lfw_subset, tmp_pa
     first = embed_crops(paths, model, cache_dir=tmp_path, progress=False)
     again = embed_crops(paths, model, cache_dir=tmp_path, progress=False)
     assert len(again.figures) == len(first.figures) == 20
-    assert again.figures["figure_id"].tolist() == first.figures["figure_id"].tolist()
-    np.testing.assert_allclose(again.embeddings, first.embeddings, atol=1e-6)
+    assert again.stats["cached_files"] == 20 and again.stats["new_files"] == 0
+    pd.testing.assert_frame_equal(again.figures, first.figures)
+    pd.testing.assert_frame_equal(again.files, first.files)
+    np.testing.assert_array_equal(again.embeddings, first.embeddings)

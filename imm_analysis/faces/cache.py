@@ -90,10 +90,13 @@ class CachedEntry:
     """One cached source file: its files row, its faces and their embeddings, or its error."""
 
     key: str
-    file: pd.DataFrame  # one row (empty when the file failed)
-    figures: pd.DataFrame
+    file: list[dict]  # one files row (none when the file failed)
+    figures: list[dict]  # its faces' rows
     embeddings: np.ndarray
-    error: pd.DataFrame  # one row when the file failed, else empty
+    error: list[dict]  # one row when the file failed, else none
+
+    # Rows stay plain dicts, the form the pipeline produces for new files, so a run builds
+    # each frame once for cached and new files alike (no small frame per cached file).
 
 
 class EmbeddingCache:
@@ -147,18 +150,24 @@ class EmbeddingCache:
                 raise ValueError(f"{self.dir / stem}.npy has shape {emb.shape}, expected ({len(figures)}, {self.dim})")
             figures = _from_disk(figures, ["extra"])
             files = _from_disk(files, ["extra", "custom_labels"])
-            rows = np.arange(len(figures))
-            for key, grp in files.groupby("cache_key", sort=False):
+            # row positions per key, found once per chunk (not a full mask per key)
+            fig_rows = figures.groupby("cache_key", sort=False).indices
+            err_rows = errors.groupby("cache_key", sort=False).indices
+            ok = (files["status"] == "ok").to_numpy()
+            file_recs = files.drop(columns=["cache_key", "status", "model_id"]).to_dict("records")
+            fig_recs = figures.drop(columns=["cache_key"]).to_dict("records")
+            err_recs = errors.drop(columns=["cache_key"]).to_dict("records")
+            none = np.empty(0, dtype=np.int64)
+            for key, pos in files.groupby("cache_key", sort=False).indices.items():
                 if key in entries:
                     continue
-                ok = grp[grp["status"] == "ok"].drop(columns=["cache_key", "status", "model_id"])
-                mask = (figures["cache_key"] == key).to_numpy()
+                rows = fig_rows.get(key, none)
                 entries[key] = CachedEntry(
                     key=key,
-                    file=ok.reset_index(drop=True),
-                    figures=figures[mask].drop(columns=["cache_key"]).reset_index(drop=True),
-                    embeddings=emb[rows[mask]],
-                    error=errors[errors["cache_key"] == key].drop(columns=["cache_key"]).reset_index(drop=True),
+                    file=[file_recs[i] for i in pos if ok[i]],
+                    figures=[fig_recs[i] for i in rows],
+                    embeddings=emb[rows],
+                    error=[err_recs[i] for i in err_rows.get(key, none)],
                 )
         return entries
 

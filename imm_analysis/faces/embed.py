@@ -539,17 +539,15 @@ class _Run:
     def from_cache(self, pos: int, ld: _Loaded) -> None:
         e = self.cached[ld.key]
         self.stats["cached_files"] += 1
-        if len(e.error):
-            err = e.error.iloc[0]
+        if e.error:
+            err = e.error[0]
             self.error(pos, ld, (str(err["error"]), str(err["reason"])), cache=False)
             return
-        files = e.file.copy()
-        files["uri"] = ld.item.uri
-        files["filename"] = ld.item.path.name
-        files["extra"] = [{**(x or {}), "path": str(ld.item.path)} for x in files["extra"]]
-        figs = e.figures.copy()
-        figs["uri"] = ld.item.uri
-        self.slots[pos] = (files, figs, e.embeddings, None)
+        path = str(ld.item.path)
+        files = [dict(r, uri=ld.item.uri, filename=ld.item.path.name, extra={**(r.get("extra") or {}), "path": path})
+                 for r in e.file]
+        figs = [dict(r, uri=ld.item.uri) for r in e.figures]
+        self.slots[pos] = (files, figs, e.embeddings, None)  # plain rows, like a new file's
         self.stats["faces"] += len(figs)
 
     def flush(self) -> None:
