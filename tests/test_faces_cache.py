@@ -135,3 +135,28 @@ def test_sigkill_then_resume_is_identical(model, folder, tmp_path, pack_dir):
     again = embed_images(folder, model, cache_dir=cache, progress=False)
     assert again.stats["new_files"] == 0
     _same(again, fresh)
+
+
+def test_unexpected_load_errors_are_reported_but_not_cached(model, folder, tmp_path, monkeypatch, caplog):
+    """A corrupt file's error is cached; an unexpected failure (here a decoder bug) is logged and retried."""
+    import imm_analysis.faces.embed as embed_mod
+
+    real = embed_mod.read_image
+    victim = sorted(folder.glob("0*.jpg"))[0]
+
+    def flaky(path, **kw):
+        if Path(path).name == victim.name:
+            raise RuntimeError("decoder bug")
+        return real(path, **kw)
+
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(embed_mod, "read_image", flaky)
+    with caplog.at_level("WARNING", logger="imm_analysis.faces.embed"):
+        first = embed_images(folder, model, cache_dir=cache, progress=False)
+    assert set(first.errors["error"]) == {"RuntimeError", "MediaError"}
+    assert any("decoder bug" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr(embed_mod, "read_image", real)
+    again = embed_images(folder, model, cache_dir=cache, progress=False)
+    assert set(again.errors["error"]) == {"MediaError"}  # the corrupt file stays an error, from the cache
+    assert again.stats["new_files"] == 1  # only the file that failed unexpectedly was worked on again
+    assert victim.name in set(again.files["filename"])

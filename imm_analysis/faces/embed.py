@@ -211,6 +211,7 @@ class _Loaded:
     rgb: np.ndarray | None = None
     info: Any = None
     error: tuple[str, str] | None = None
+    error_cacheable: bool = False  # a MediaError describes the file itself; anything else may pass
     cached: bool = False
     data: bytes | None = None  # kept when the image was decoded reduced (a finer decode may follow)
     det_input: Any = None  # FaceModel.detector_input of rgb, made in the loader thread
@@ -254,9 +255,10 @@ def _load(
         else:
             out.info = video_info(item.path)
     except MediaError as exc:
-        out.error = ("MediaError", exc.reason)
+        out.error, out.error_cacheable = ("MediaError", exc.reason), True
     except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
-        out.error = (type(exc).__name__, str(exc))
+        logger.warning("%s: %s: %s", item.path, type(exc).__name__, exc)
+        out.error = (type(exc).__name__, str(exc))  # not cached: a later run tries the file again
     return out
 
 
@@ -525,7 +527,7 @@ class _Run:
     def settled(self, pos: int, ld: _Loaded) -> bool:
         """Record a file that needs no inference (load error, duplicate content, cache hit); True if so."""
         if ld.error is not None:
-            self.error(pos, ld, ld.error, cache=ld.key is not None)
+            self.error(pos, ld, ld.error, cache=ld.error_cacheable and ld.key is not None)
             return True
         if ld.key in self.seen:
             self.error(pos, ld, ("DuplicateFile", f"same content as {self.seen[ld.key]} (embedded once)"), cache=False)
