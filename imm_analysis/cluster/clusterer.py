@@ -13,8 +13,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from imm_analysis.cluster.constraints import image_keys, resolve_hd, same_image_pairs
-from imm_analysis.cluster.incremental import incremental_labels, merge_reverse_neighbors
-from imm_analysis.cluster.knn import EXACT_MAX_N, KNNGraph, NeighborIndex, build_knn, prepare_embeddings
+from imm_analysis.cluster.incremental import extend_graph, incremental_labels
+from imm_analysis.cluster.knn import (
+    KNNGraph,
+    NeighborIndex,
+    build_knn,
+    prepare_embeddings,
+    resolve_backend,
+)
 from imm_analysis.cluster.linkage import Dendrogram, average_linkage, cut, found_clusters
 
 __all__ = ["FigureClusterer", "cluster_faces"]
@@ -195,7 +201,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         else:
             if knn.n_samples != n:
                 raise ValueError(f"knn has {knn.n_samples} rows but embeddings have {n}")
-            index = NeighborIndex(x, backend=_auto_backend(self.backend, n))
+            index = NeighborIndex(x, backend=resolve_backend(self.backend, n))
         self._calibrate(x, knn)
         self.knn_ = knn
         self._index = index
@@ -265,9 +271,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         if q.shape[1] != self._index.embeddings.shape[1]:
             raise ValueError(f"new_embeddings have dim {q.shape[1]}, the fitted faces {self._index.embeddings.shape[1]}")
         self._check_figures(new_figures, m, name="new_figures")
-        self._index.add(q)
-        new_knn = self._index.search(q, self.knn_.n_neighbors, query_offset=n_old, progress=self.progress)
-        self.knn_ = merge_reverse_neighbors(self.knn_.append(new_knn), n_old, copy=False)  # append made new arrays
+        self.knn_ = extend_graph(self._index, self.knn_, q, progress=self.progress)
         self.hd_ = np.concatenate([self.hd_, resolve_hd(new_figures, m, self.hd_rule)])
         keys = image_keys(new_figures, m) if new_figures is not None else None
         if keys is None:
@@ -454,14 +458,6 @@ def _join_leftovers(labels: np.ndarray, comp: np.ndarray, hd: np.ndarray, min_fa
         rank[np.argsort(first, kind="stable")] = np.arange(len(roots))
         out[ok] = rank[inv]
     return out
-
-
-def _auto_backend(backend: str, n: int) -> str:
-    if backend != "auto":
-        return backend
-    from imm_analysis.cluster.knn import _has_faiss
-
-    return "numpy" if n <= EXACT_MAX_N or not _has_faiss() else "faiss"
 
 
 def _pairs(pairs: Any) -> tuple[np.ndarray, np.ndarray] | None:

@@ -23,10 +23,22 @@ from __future__ import annotations
 import numpy as np
 
 from imm_analysis.cluster.constraints import same_image_pairs
-from imm_analysis.cluster.knn import KNNGraph
+from imm_analysis.cluster.knn import KNNGraph, NeighborIndex
 from imm_analysis.cluster.linkage import average_linkage, cut, found_clusters
 
-__all__ = ["incremental_labels", "merge_reverse_neighbors"]
+__all__ = ["extend_graph", "incremental_labels", "merge_reverse_neighbors"]
+
+
+def extend_graph(index: NeighborIndex, knn: KNNGraph, new: np.ndarray, *, progress: bool = False) -> KNNGraph:
+    """Add ``new`` rows to ``index`` and return ``knn`` grown by them.
+
+    The new rows are searched against everything (old and new), and old rows gain the new
+    rows that found them (:func:`merge_reverse_neighbors`). No old row is searched again.
+    """
+    n_old = len(index.embeddings)
+    index.add(new)
+    found = index.search(new, knn.n_neighbors, query_offset=n_old, progress=progress)
+    return merge_reverse_neighbors(knn.append(found), n_old, copy=False)  # append made new arrays
 
 
 def merge_reverse_neighbors(knn: KNNGraph, n_old: int, *, copy: bool = True) -> KNNGraph:

@@ -187,13 +187,19 @@ def build_knn(
         raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
     k = int(n_neighbors)
     n = len(x)
-    if backend == "auto":
-        backend = "numpy" if n <= EXACT_MAX_N or not _has_faiss() else "faiss"
+    backend = resolve_backend(backend, n)
     if backend not in ("numpy", "faiss", "faiss-flat"):
         raise ValueError(f"backend must be 'auto', 'numpy', 'faiss' or 'faiss-flat', got {backend!r}")
     index = NeighborIndex(x, backend=backend, block_size=block_size)
     graph = index.search(q, k, exclude_self=exclude_self, query_offset=query_offset, progress=progress)
     return (graph, index) if return_index else graph
+
+
+def resolve_backend(backend: str, n: int) -> str:
+    """The search method ``"auto"`` means for ``n`` faces: exact numpy up to ``EXACT_MAX_N``, else FAISS if installed."""
+    if backend != "auto":
+        return backend
+    return "numpy" if n <= EXACT_MAX_N or not _has_faiss() else "faiss"
 
 
 class NeighborIndex:

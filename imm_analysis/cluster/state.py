@@ -25,8 +25,8 @@ import pandas as pd
 
 from imm_analysis import schema
 from imm_analysis.cluster.constraints import image_keys, resolve_hd
-from imm_analysis.cluster.incremental import incremental_labels, merge_reverse_neighbors
-from imm_analysis.cluster.knn import KNNGraph, NeighborIndex, prepare_embeddings
+from imm_analysis.cluster.incremental import extend_graph, incremental_labels
+from imm_analysis.cluster.knn import KNNGraph, NeighborIndex, prepare_embeddings, resolve_backend
 from imm_analysis.cluster.stats import cluster_table, new_cluster_ids
 
 __all__ = ["ClusterState"]
@@ -407,15 +407,10 @@ class ClusterState:
         if m == 0:
             return self
         n_old = len(self.figures)
-        k = self.knn.n_neighbors
         if self._index is None:
-            from imm_analysis.cluster.clusterer import _auto_backend
-
-            backend = _auto_backend(self.params.get("backend", "auto"), n_old + m)
+            backend = resolve_backend(self.params.get("backend", "auto"), n_old + m)
             self._index = NeighborIndex(self.embeddings, backend=backend)
-        self._index.add(x_new)
-        new_knn = self._index.search(x_new, k, query_offset=n_old, progress=progress)
-        knn = merge_reverse_neighbors(self.knn.append(new_knn), n_old, copy=False)  # append made new arrays
+        knn = extend_graph(self._index, self.knn, x_new, progress=progress)
         hd_new = resolve_hd(new_figures, m, self._hd_rule)
         figures = schema.coerce_frame(pd.concat([self.figures, new_figures], ignore_index=True), "figures")
         hd = np.concatenate([self._hd, hd_new])
