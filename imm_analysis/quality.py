@@ -302,6 +302,8 @@ def diagnose_clustering(
     embeddings: np.ndarray | None = None,
     threshold: float = 0.5,
     block_size: int = 4096,
+    n_neighbors: int = 30,
+    progress: bool = False,
     **hd_kwargs: float,
 ) -> Diagnosis:
     """Answer IMM's FAQ "why does face clustering not generate any clusters?" for a figures frame.
@@ -318,8 +320,8 @@ def diagnose_clustering(
     4. whether a cluster could form under the 3-image rule: the number of distinct images
        holding a candidate high-definition face. Which of them show the same person cannot
        be known from IMM's metadata; pass ``labels`` (known identities) or ``embeddings``
-       (grouped at cosine similarity >= ``threshold``) to estimate how many clusters could
-       form.
+       (nearest neighbours linked at cosine similarity >= ``threshold``) to estimate how
+       many clusters could form.
 
     Parameters
     ----------
@@ -330,14 +332,22 @@ def diagnose_clustering(
     labels : array-like of int, shape (n,), optional
         Known identity of each face (row-aligned; negative = unknown, never grouped).
     embeddings : ndarray, shape (n, dim), optional
-        Face embeddings row-aligned with ``figures``; used when ``labels`` is None.
-        Candidate high-definition faces are linked when their cosine similarity is >=
-        ``threshold`` and grouped by connected components.
+        Face embeddings row-aligned with ``figures``; used when ``labels`` is None. One
+        k-nearest-neighbour search (:func:`imm_analysis.cluster.knn.build_knn`) runs over the
+        candidate high-definition faces only; two of them are linked when one is among the
+        other's ``n_neighbors`` nearest candidate high-definition faces **and** their cosine
+        similarity is >= ``threshold``. Groups are the connected components of these links
+        (see Notes for how this relates to linking all pairs).
     threshold : float, default=0.5
         Cosine similarity for ``embeddings``. Model-specific: 0.5 suits the 128-d test
         model and the synthetic embeddings; calibrate yours.
     block_size : int, default=4096
-        Rows per block of the similarity computation (memory ``block_size x n``).
+        Query rows per block of the exact neighbour search (memory about ``block_size x m``
+        for m candidate high-definition faces); unused by the FAISS search.
+    n_neighbors : int, default=30
+        Neighbours searched per candidate high-definition face (as ``FigureClusterer``).
+    progress : bool, default=False
+        Show the neighbour search's progress bar.
     **hd_kwargs
         ``min_size``, ``max_pose``, ``min_quality`` of the high-definition rule.
 
@@ -348,8 +358,20 @@ def diagnose_clustering(
 
     Notes
     -----
-    With ``embeddings`` the time is O(m^2 dim) for m candidate high-definition faces,
-    computed in blocks; memory O(block_size m).
+    With ``embeddings`` the cost is that of one ``build_knn`` over the m candidate
+    high-definition faces: exact blockwise search up to
+    :data:`~imm_analysis.cluster.knn.EXACT_MAX_N` faces (O(m^2 dim) time in blocks, memory
+    O(block_size m)), FAISS IVF above (about O(m^1.5 dim), approximate: it finds about 99% of
+    same-person neighbours). No m x m matrix is built; the links take O(m n_neighbors) memory.
+
+    What is measured: the groups of the graph "``j`` is among the ``n_neighbors`` nearest of
+    ``i`` (or ``i`` of ``j``) and similarity >= ``threshold``". With the exact search it equals
+    grouping *all* pairs at >= ``threshold`` (single linkage), except that a link between ``i``
+    and ``j`` is missed when neither is among the other's nearest, which needs both faces to
+    have at least ``n_neighbors`` other candidates at >= ``threshold``: only people with more
+    than ``n_neighbors`` candidate faces (or a threshold so low that strangers match) can be
+    split into several groups. Raise ``n_neighbors`` to rule that out (``n_neighbors >= m - 1``
+    links all pairs, at O(m^2) memory).
 
     Examples
     --------
@@ -363,6 +385,8 @@ def diagnose_clustering(
         raise TypeError(f"diagnose_clustering got unexpected keyword arguments {sorted(unknown)}")
     if min_faces < 1:
         raise ValueError(f"min_faces must be >= 1, got {min_faces}")
+    if n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
     n = len(figures)
     if labels is not None:
         labels = np.asarray(labels)
@@ -402,7 +426,9 @@ def diagnose_clustering(
     counts.update({f"fail_{r}": v for r, v in fails.items()})
     groups = None
     if labels is not None or embeddings is not None:
-        groups = _possible_groups(cand_hd, file_id, labels, embeddings, threshold, min_faces, block_size)
+        groups = _possible_groups(
+            cand_hd, file_id, labels, embeddings, threshold, min_faces, block_size, n_neighbors, progress
+        )
         counts["possible_clusters"] = len(groups)
         counts["possible_cluster_sizes"] = sorted((len(g) for g in groups), reverse=True)
 
@@ -414,7 +440,9 @@ def diagnose_clustering(
     return Diagnosis(verdict, findings, counts)
 
 
-def _possible_groups(cand_hd, file_id, labels, embeddings, threshold, min_faces, block_size) -> list[np.ndarray]:
+def _possible_groups(
+    cand_hd, file_id, labels, embeddings, threshold, min_faces, block_size, n_neighbors=30, progress=False
+) -> list[np.ndarray]:
     """Groups of candidate HD faces (row indices) that reach ``min_faces`` distinct files."""
     rows = np.flatnonzero(cand_hd)
     if labels is not None:
@@ -422,25 +450,33 @@ def _possible_groups(cand_hd, file_id, labels, embeddings, threshold, min_faces,
         keep = lab >= 0
         rows, comp = rows[keep], lab[keep]
     else:
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
-        x = np.asarray(embeddings, dtype=np.float32)[rows]
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        src, dst = [], []
-        for a in range(0, len(rows), block_size):
-            sim = x[a : a + block_size] @ x.T
-            i, j = np.nonzero(sim >= threshold)
-            src.append(i + a)
-            dst.append(j)
-        i = np.concatenate(src) if src else np.empty(0, np.int64)
-        j = np.concatenate(dst) if dst else np.empty(0, np.int64)
-        graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(len(rows), len(rows)))
-        comp = connected_components(graph, directed=False)[1]
+        comp = _embedding_components(np.asarray(embeddings)[rows], rows, threshold, block_size, n_neighbors, progress)
     frame = pd.DataFrame({"g": comp, "row": rows, "file": file_id[rows]})
     n_files = frame.groupby("g")["file"].nunique()
     ok = n_files.index[n_files >= min_faces]
     return [grp["row"].to_numpy() for _, grp in frame[frame["g"].isin(ok)].groupby("g")]
+
+
+def _embedding_components(x, rows, threshold, block_size, n_neighbors, progress) -> np.ndarray:
+    """Component id per row of ``x``: kNN links at similarity >= ``threshold`` (see diagnose_clustering)."""
+    if not np.issubdtype(x.dtype, np.number):
+        raise TypeError(f"embeddings must be numeric, got dtype {x.dtype}")
+    finite = np.isfinite(x).all(axis=1) if x.size else np.ones(len(x), bool)
+    if not finite.all():
+        raise ValueError(f"embeddings row {int(rows[np.flatnonzero(~finite)[0]])} contains NaN or infinity")
+    m = len(x)
+    if m < 2:
+        return np.arange(m)
+    # lazy: the cluster package sits beside quality in the computation layer
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from imm_analysis.cluster.knn import build_knn
+
+    graph = build_knn(x, min(int(n_neighbors), m - 1), block_size=block_size, progress=progress)
+    i, j, _ = graph.edges(threshold)
+    links = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(m, m))
+    return connected_components(links, directed=False)[1]
 
 
 def _plural(k: int, word: str) -> str:

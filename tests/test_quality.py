@@ -231,6 +231,90 @@ def test_diagnosis_rendering_and_errors():
         diagnose_clustering(f, labels=[1])
 
 
+
+def _brute_force_groups(figures, embeddings, threshold, k, min_faces=3):
+    """Reference for diagnose_clustering(embeddings=...): the full m x m similarity matrix (small m only).
+
+    Each candidate HD face links to those of its ``k`` most similar other candidate HD faces at
+    similarity >= ``threshold`` (k >= m - 1: every pair); groups are connected components
+    that reach ``min_faces`` distinct files (every face of the frames used here is a candidate:
+    none is clustered). Returns sorted row tuples and the matrix.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    rows = np.flatnonzero(hd_mask(figures)[0])
+    x = embeddings[rows].astype(np.float64)
+    sim = x @ x.T
+    np.fill_diagonal(sim, -np.inf)
+    nearest = np.argsort(-sim, axis=1, kind="stable")[:, : min(k, len(rows) - 1)]
+    link = np.zeros(sim.shape, bool)
+    np.put_along_axis(link, nearest, True, axis=1)
+    link &= sim >= threshold
+    comp = connected_components(link | link.T, directed=False)[1]
+    files = figures["file_id"].to_numpy()[rows]
+    groups = [rows[comp == c] for c in np.unique(comp)]
+    groups = [tuple(g) for g in groups if len(set(files[np.isin(rows, g)])) >= min_faces]
+    return sorted(groups), sim
+
+
+@pytest.mark.parametrize("n_neighbors", [2, 5, 30, 10_000])
+def test_diagnosis_embeddings_match_brute_force(ds, n_neighbors):
+    from imm_analysis.quality import _possible_groups
+
+    t = 0.5
+    expected, sim = _brute_force_groups(ds.figures, ds.embeddings, t, n_neighbors)
+    finite = np.isfinite(sim)
+    assert np.abs(sim[finite] - t).min() > 1e-5  # no pair so close to the threshold that rounding could flip it
+    d = diagnose_clustering(ds.figures, embeddings=ds.embeddings, threshold=t, n_neighbors=n_neighbors)
+    assert d.counts["possible_clusters"] == len(expected)
+    assert d.counts["possible_cluster_sizes"] == sorted((len(g) for g in expected), reverse=True)
+    assert f"about {len(expected)} new clusters" in d.text
+    is_hd = hd_mask(ds.figures)[0]
+    file_id = ds.figures["file_id"].astype("string").to_numpy(dtype=object)
+    got = _possible_groups(is_hd, file_id, None, ds.embeddings, t, 3, 4096, n_neighbors)
+    assert sorted(tuple(g) for g in got) == expected
+
+
+def test_diagnosis_knn_equals_all_pairs_unless_saturated(ds):
+    t = 0.5
+    all_pairs, sim = _brute_force_groups(ds.figures, ds.embeddings, t, k=len(ds.figures))
+    above = (sim >= t).sum(axis=1)
+    # nobody here has 30 candidates above the threshold, so the default kNN misses no link
+    assert above.max() < 30
+    default = diagnose_clustering(ds.figures, embeddings=ds.embeddings, threshold=t)
+    assert default.counts["possible_clusters"] == len(all_pairs) > 0
+    assert default.counts["possible_cluster_sizes"] == sorted((len(g) for g in all_pairs), reverse=True)
+
+
+def test_diagnosis_knn_can_split_a_saturated_person():
+    # one person in two poses: two tight modes of 4 faces (similarity ~1.0 within, ~0.6 across)
+    f, _ = _independent(8)
+    x = np.zeros((8, 10), np.float32)
+    x[:4, 0] = 1.0
+    x[4:, :2] = [0.6, 0.8]
+    x[np.arange(8), np.arange(2, 10)] = 0.05
+    assert diagnose_clustering(f, embeddings=x).counts["possible_cluster_sizes"] == [8]  # k=30: all pairs
+    # each face's 3 nearest are its own mode (all above the threshold): the cross links are missed
+    split = diagnose_clustering(f, embeddings=x, n_neighbors=3)
+    assert split.counts["possible_cluster_sizes"] == [4, 4]
+    assert sorted(_brute_force_groups(f, x, 0.5, k=3)[0]) == [(0, 1, 2, 3), (4, 5, 6, 7)]
+    assert diagnose_clustering(f, embeddings=x, n_neighbors=4).counts["possible_cluster_sizes"] == [8]
+
+
+def test_diagnosis_embedding_errors(ds):
+    x = ds.embeddings.copy()
+    row = int(np.flatnonzero(hd_mask(ds.figures)[0])[3])
+    x[row, 0] = np.nan
+    with pytest.raises(ValueError, match=f"embeddings row {row} contains NaN"):
+        diagnose_clustering(ds.figures, embeddings=x)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        diagnose_clustering(ds.figures, embeddings=ds.embeddings, n_neighbors=0)
+    # one candidate HD face: nothing to search, no group
+    f, _ = _independent(1)
+    d = diagnose_clustering(f, embeddings=np.ones((1, 4), np.float32), min_faces=1)
+    assert d.counts["possible_clusters"] == 1 and d.counts["possible_cluster_sizes"] == [1]
+
+
 # ----------------------------------------------------------------------------- plot
 
 
