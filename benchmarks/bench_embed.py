@@ -5,7 +5,9 @@ Measured in one process, on the same model pack and the same files:
 * ``embed_images`` on ``faces/photos`` (decode + detect + align + embed, no cache) and
   ``embed_crops`` on ``faces/lfw_dev`` (aligned crops; with and without the detector pass);
 * the limit: raw onnxruntime sessions of the same detector and recognizer on pre-decoded,
-  pre-resized detector inputs and pre-aligned, pre-normalised crops, recognizer batched;
+  pre-resized detector inputs (the very tensors the pipeline feeds, ``FaceModel.detector_input``)
+  and pre-aligned, pre-normalised crops, recognizer batched. A reference line runs the same
+  sessions on insightface's padded square canvas (``det_canvas="square"``);
 * the baseline: a plain loop over insightface's ``FaceAnalysis.get`` (``FaceAnalysis`` built
   offline on the pack directory itself, which insightface 2.x accepts as ``name``: nothing is
   downloaded), with ``cv2.imread`` per file as users write it. For crops, ``FaceAnalysis`` has no
@@ -18,7 +20,10 @@ Measured in one process, on the same model pack and the same files:
   saves little), and the pipeline does the same detector work as the baseline.
 
 The photos run also reports ``decode_scale=1`` (full JPEG decoding) and the mean cosine between
-its embeddings and those of the default reduced decoding.
+its embeddings and those of the default reduced decoding; the CPU time of decoding alone and the
+ceiling it puts on any pipeline that decodes on the same cores as inference (inference already
+keeps every core busy, so decoding cannot hide behind it: ceiling = limit wall time x cores /
+(decode + inference CPU seconds)); and a fully cached second run (``cache_dir``, every file skipped).
 
 Load from other processes moves single timings a lot on a shared machine, so every measurement
 is repeated ``--repeat`` times, pipeline, limit and baseline interleaved, and the best time of
@@ -37,6 +42,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -59,20 +65,19 @@ def _timeit(fn, repeat: int = 1) -> tuple[float, object]:
     return best, out
 
 
-def limit_images(model, rgbs: list[np.ndarray], batch_size: int) -> tuple[float, int]:
-    """Raw sessions: detector on pre-built blobs, recognizer on pre-aligned normalised crops, batched."""
-    import cv2
+def limit_images(model, rgbs: list[np.ndarray], batch_size: int, square: bool = False) -> tuple[float, int]:
+    """Raw sessions: detector on pre-built inputs, recognizer on pre-aligned normalised crops, batched.
 
+    The detector inputs are the very tensors the pipeline feeds (``FaceModel.detector_input``:
+    the model's ``det_canvas``), or with ``square=True`` the full ``det_size`` canvas insightface's
+    ``SCRFD.detect`` uses (a reference: the same detector doing the padded work).
+    """
     det = model._sessions["detector"]
     rec = model._sessions["recognizer"]
-    w, h = model.det_size
     blobs, crops = [], []
     for rgb in rgbs:
-        ih, iw = rgb.shape[:2]
-        s = min(w / iw, h / ih)
-        canvas = np.zeros((h, w, 3), np.float32)
-        canvas[: round(ih * s), : round(iw * s)] = cv2.resize(rgb, (round(iw * s), round(ih * s)))
-        blobs.append(np.ascontiguousarray(((canvas - 127.5) / 128.0).transpose(2, 0, 1)[None]))
+        blob = model.detector_input(rgb, det_size=model.det_size if square else None)[0]
+        blobs.append(blob)
         _, kps = model.detect(rgb)
         crops.append(model.align(rgb, kps))
     crops = np.concatenate(crops)
@@ -87,17 +92,44 @@ def limit_images(model, rgbs: list[np.ndarray], batch_size: int) -> tuple[float,
     return t, len(crops)
 
 
+def decode_cpu(model, photos: list[Path]) -> float:
+    """CPU seconds to decode the photos as the pipeline does (reduced JPEG decoding), one thread."""
+    from imm_analysis.io.media import read_image
+
+    datas = [p.read_bytes() for p in photos]
+    c = time.process_time()
+    for p, d in zip(photos, datas, strict=True):
+        read_image(p, data=d, reduce=8, fit=model.det_size)
+    return time.process_time() - c
+
+
+def cached_run(model, photos: list[Path], batch_size: int, workers: int) -> tuple[float, int]:
+    """A second ``embed_images`` run over a filled cache (every file is skipped)."""
+    import tempfile
+
+    from imm_analysis.faces.embed import embed_images
+
+    with tempfile.TemporaryDirectory() as d:
+        embed_images(photos, model, cache_dir=d, progress=False, batch_size=batch_size, workers=workers)
+        t, res = _timeit(lambda: embed_images(photos, model, cache_dir=d, progress=False, batch_size=batch_size,
+                                              workers=workers))
+    return t, len(res.figures)
+
+
 def limit_crops(model, crops: np.ndarray, batch_size: int, detect: bool) -> float:
+    """Raw sessions on pre-normalised crops: the recognizer batched and, with ``detect``, the detector on
+    the padded crops in batches of 16, as ``embed_crops`` runs it (the batch-patched session)."""
     import cv2
 
-    det = model._sessions["detector"]
     rec = model._sessions["recognizer"]
+    det, _ = model._det_batch if model._det_batch is not None else (model._sessions["detector"], None)
+    det_bs = 16 if model._det_batch is not None else 1
     rec_blob = np.ascontiguousarray(((crops.astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2))
     det_blobs = []
     if detect:
-        for c in crops:
-            canvas = cv2.copyMakeBorder(c, 24, 24, 24, 24, cv2.BORDER_CONSTANT, value=(0, 0, 0)).astype(np.float32)
-            det_blobs.append(np.ascontiguousarray(((canvas - 127.5) / 128.0).transpose(2, 0, 1)[None]))
+        blobs = [model.detector_input(cv2.copyMakeBorder(c, 24, 24, 24, 24, cv2.BORDER_CONSTANT, value=(0, 0, 0)),
+                                      det_size=(160, 160))[0] for c in crops]
+        det_blobs = [np.concatenate(blobs[i : i + det_bs]) for i in range(0, len(blobs), det_bs)]
 
     def run() -> None:
         for b in det_blobs:
@@ -172,13 +204,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="FaceModel threads (default: FaceModel's own choice)")
     ap.add_argument("--workers", type=int, default=2, help="embed_images / embed_crops decoding threads")
     ap.add_argument("--skip-crops", action="store_true", help="photos only")
+    ap.add_argument("--skip-photos", action="store_true", help="crops only")
     args = ap.parse_args()
 
     import onnxruntime as ort
 
     from imm_analysis.faces.embed import embed_crops, embed_images
     from imm_analysis.faces.model import FaceModel
-    from imm_analysis.io.media import read_image
 
     if not args.pack.is_dir():
         raise SystemExit(f"needs the model pack {args.pack}")
@@ -194,6 +226,16 @@ def main() -> None:
     embed_images(photos[:2], model, progress=False)
     embed_crops(crops_paths[:8], model, progress=False)
 
+    if not args.skip_photos:
+        bench_photos(args, model, photos)
+    if not args.skip_crops:
+        bench_crops(args, model, crops_paths)
+
+
+def bench_photos(args, model, photos: list[Path]) -> None:
+    from imm_analysis.faces.embed import embed_images
+    from imm_analysis.io.media import read_image
+
     print(f"\n== embed_images on {len(photos)} photos ({args.photos})")
     rgbs = [read_image(p)[0] for p in photos]
     fa = _face_analysis(args.pack, args.det_size)
@@ -206,22 +248,40 @@ def main() -> None:
                                                         workers=args.workers, decode_scale=1))
         t_lim, n_lim = limit_images(model, rgbs, args.batch_size)
         cpu_lim = CPU[0]
+        t_sq, n_sq = limit_images(model, rgbs, args.batch_size, square=True)
         t_base, n_base = baseline_images(fa, photos)
         n = len(res.figures)
         print(f"round {r + 1}: pipeline {n / t_pipe:6.1f}  full decoding {len(res_full.figures) / t_full:6.1f}  "
-              f"limit {n_lim / t_lim:6.1f}  baseline {n_base / t_base:6.1f} faces/s -> "
-              f"{(n / t_pipe) / (n_lim / t_lim):.2f} of limit, {(n / t_pipe) / (n_base / t_base):.2f}x baseline; "
-              f"cpu s pipeline {cpu_pipe:.2f} limit {cpu_lim:.2f} (= {cpu_lim / cpu_pipe:.2f})")
-        for k, v in (("pipe", t_pipe), ("full", t_full), ("lim", t_lim), ("base", t_base)):
+              f"limit {n_lim / t_lim:6.1f}  square-canvas limit {n_sq / t_sq:6.1f}  baseline {n_base / t_base:6.1f} "
+              f"faces/s -> {(n / t_pipe) / (n_lim / t_lim):.2f} of limit, {(n / t_pipe) / (n_base / t_base):.2f}x "
+              f"baseline; cpu s pipeline {cpu_pipe:.2f} limit {cpu_lim:.2f} (= {cpu_lim / cpu_pipe:.2f})")
+        for k, v in (("pipe", t_pipe), ("full", t_full), ("lim", t_lim), ("sq", t_sq), ("base", t_base)):
             best[k] = min(best.get(k, float("inf")), v)
+        best["cpu_lim"] = min(best.get("cpu_lim", float("inf")), cpu_lim)
     print(f"best of {max(1, args.repeat)}:")
     _report(n, best["pipe"], n_lim, best["lim"], n_base, best["base"], "FaceAnalysis.get loop")
+    print(f"reference: square-canvas limit (det_canvas='square', insightface's padded 640x640 input): "
+          f"{n_sq / best['sq']:.1f} faces/s; pipeline {(n / best['pipe']) / (n_sq / best['sq']):.2f} of it")
     n_full = len(res_full.figures)
     print(f"full decoding (decode_scale=1): {n_full} faces in {best['full']:.2f} s = {n_full / best['full']:.1f} faces/s"
           f" ({(n_full / best['full']) / (n_lim / best['lim']):.2f} of limit)")
+    # what decoding alone costs, against inference that already keeps every core busy
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    dec = min(decode_cpu(model, photos) for _ in range(2))
+    bound = best["lim"] * cores / (dec + best["cpu_lim"])
+    print(f"decoding alone: {dec:.2f} CPU s (one thread, the pipeline's reduced decoding); limit inference: "
+          f"{best['cpu_lim']:.2f} CPU s in {best['lim']:.2f} s wall on {cores} cores")
+    print(f"ceiling for any pipeline that decodes on these {cores} cores: limit wall x cores / (decode + inference "
+          f"CPU s) = {bound:.2f} of the limit (before any other work)")
+    t_c, n_c = cached_run(model, photos, args.batch_size, args.workers)
+    print(f"fully cached second run (cache_dir, every file skipped): {n_c} faces in {t_c:.2f} s = "
+          f"{n_c / t_c:.0f} faces/s ({t_c / best['pipe'] * 100:.0f}% of a computed run's time)")
     _compare_decoding(res, res_full)
-    if args.skip_crops:
-        return
+
+
+def bench_crops(args, model, crops_paths: list[Path]) -> None:
+    from imm_analysis.faces.embed import embed_crops
+    from imm_analysis.io.media import read_image
 
     print(f"\n== embed_crops on {len(crops_paths)} aligned LFW crops ({args.lfw})")
     crops = np.stack([read_image(p)[0] for p in crops_paths])

@@ -159,3 +159,69 @@ def test_bad_arguments(pack_dir):
         FaceModel(pack_dir, det_thresh=1.5)
     with pytest.raises(ValueError, match="unknown role"):
         FaceModel(pack_dir, roles={"detektor": "det_500m.onnx"})
+    with pytest.raises(ValueError, match="det_canvas"):
+        FaceModel(pack_dir, det_canvas="letterbox")
+
+
+def test_fit_canvas_is_the_square_canvas_cropped(model, pack_dir, faces_dir):
+    """``det_canvas="fit"`` feeds the top-left of the square input, and finds the same faces."""
+    from imm_analysis.io.media import read_image
+
+    square = FaceModel(pack_dir, det_canvas="square")
+    assert model.det_canvas == "fit"
+    photos = sorted((faces_dir / "photos").glob("person_0[0-3]/*.jpg"))
+    assert len(photos) >= 8
+    pixels_fit = pixels_square = 0
+    for path in photos:
+        rgb, _ = read_image(path)
+        blob_f, scale_f, (w, h) = model.detector_input(rgb)
+        blob_s, scale_s, _ = square.detector_input(rgb)
+        assert scale_f == scale_s and w % 32 == 0 and h % 32 == 0 and max(w, h) == 640
+        assert blob_s.shape == (1, 3, 640, 640) and blob_f.shape == (1, 3, h, w)
+        np.testing.assert_array_equal(blob_f, blob_s[:, :, :h, :w])
+        pixels_fit, pixels_square = pixels_fit + w * h, pixels_square + 640 * 640
+        bf, kf = model.detect(rgb, prepared=(blob_f, scale_f, (w, h)))
+        bs, ks = square.detect(rgb, prepared=(blob_s, scale_s, (640, 640)))
+        assert len(bf) == len(bs) >= 1, path  # these labelled portraits have no face cut by the edge
+        size = max(rgb.shape[:2])
+        assert np.abs(bf[:, :4] - bs[:, :4]).max() < 0.01 * size, path
+        assert np.abs(kf - ks).max() < 0.01 * size, path
+    assert pixels_fit < 0.9 * pixels_square  # the photos are not square: the detector sees less padding
+
+
+def test_detect_many_equals_detect(model, faces_dir):
+    """Batched detection (canvas sizes mixed, batches split) gives what one image at a time gives."""
+    import cv2
+
+    from imm_analysis.io.media import read_image
+
+    assert model._det_batch is not None  # the shared det_500m is exported for one image; patched to batch
+    prepared = [model.detector_input(read_image(p)[0]) for p in sorted((faces_dir / "photos").glob("person_0[0-1]/*.jpg"))]
+    for p in sorted((faces_dir / "lfw_dev").rglob("*.jpg"))[:9]:
+        crop = cv2.copyMakeBorder(read_image(p)[0], 24, 24, 24, 24, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        prepared.append(model.detector_input(crop, det_size=(160, 160)))
+    assert len({pr[2] for pr in prepared}) >= 2  # several canvas sizes in one call
+    many = model.detect_many(prepared, batch_size=4)
+    assert len(many) == len(prepared)
+    found = 0
+    for pr, (boxes, kps) in zip(prepared, many, strict=True):
+        b1, k1 = model.detect(None, prepared=pr)
+        assert boxes.shape == b1.shape and kps.shape == k1.shape
+        np.testing.assert_allclose(boxes, b1, atol=1e-3)
+        np.testing.assert_allclose(kps, k1, atol=1e-3)
+        found += len(boxes)
+    assert found >= len(prepared)  # a face in every photo and crop
+
+
+def test_split_batch_layouts():
+    from imm_analysis.faces.model import _split_batch
+
+    rng = np.random.default_rng(0)
+    per_image = rng.standard_normal((3, 4, 5, 2, 10)).astype(np.float32)  # (image, H, W, anchor, k)
+    want = per_image.reshape(3, -1, 10)
+    # insightface's exports transpose NCHW to (H, W, N, C) before flattening to (rows, k)
+    interleaved = per_image.transpose(1, 2, 0, 3, 4).reshape(-1, 10)
+    np.testing.assert_array_equal(_split_batch(interleaved, 3, ("interleaved", 2)), want)
+    np.testing.assert_array_equal(_split_batch(want.reshape(-1, 10), 3, ("image-major", 2)), want)
+    np.testing.assert_array_equal(_split_batch(want, 3, ("batch-first", 2)), want)
+    assert not np.array_equal(_split_batch(interleaved, 3, ("image-major", 2)), want)

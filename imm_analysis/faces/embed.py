@@ -22,10 +22,11 @@ How it runs
   it off. On ``faces/photos`` the embeddings of the two ways have a mean cosine of 0.995 (min
   0.91, a small turned face; see ``benchmarks/bench_embed.py``), sharpness and quality differ by
   less than 0.015, boxes by a few pixels.
-* Detection runs per image (SCRFD's exported graphs take one image), in those same threads
-  (onnxruntime runs concurrent calls), together with alignment, pose and sharpness; aligned
-  faces from several images are pooled and recognised in batches of ``batch_size`` in the
-  calling thread, while the loader threads go on with the next images.
+* Detection of full images runs per image (their detector canvases differ in size), in those
+  same threads (onnxruntime runs concurrent calls), together with alignment, pose and sharpness;
+  aligned faces from several images are pooled and recognised in batches of ``batch_size`` in the
+  calling thread, while the loader threads go on with the next images. Crops (all padded to one
+  canvas) are detected in batches too (:meth:`FaceModel.detect_many`).
 * Results are committed in chunks of a few files; with ``cache_dir`` each chunk is written to disk
   as soon as it is made (see :mod:`imm_analysis.faces.cache`), and a later run skips every file
   already there, also after a crash.
@@ -452,6 +453,7 @@ class _CropFace:
     size: tuple[int, int]  # the file's (width, height)
     box: np.ndarray | None = None  # (5,) in crop pixels when the detector found the face
     kps: np.ndarray | None = None  # (5, 2)
+    prepared: Any = None  # FaceModel.detector_input of the padded crop, until detected
 
 
 def _crop_rows(model: FaceModel, faces: list[_CropFace], detect: bool) -> list[dict]:
@@ -645,6 +647,8 @@ def _open_cache(cache_dir, model: FaceModel, mode: str, decode_scale: int = 1):
                 "rec_norm": [model.rec_mean, model.rec_std]}
     if decode_scale != 1:  # full decoding keeps the settings (and so the cache folders) it always had
         settings["decode_scale"] = decode_scale
+    if mode == "detect" and model.det_canvas != "square":  # likewise the padded canvas of the first release
+        settings["det_canvas"] = model.det_canvas
     return EmbeddingCache(cache_dir, model.model_id, model.embedding_dim, settings)
 
 
@@ -854,13 +858,16 @@ def embed_crops(
     batch: list[_CropFace] = []
 
     def load(item: _Item) -> _Loaded:
-        ld = _load(item, keys, 1.0, MAX_PIXELS, crop=True, prepare=lambda rgb: _crop_input(model, rgb, detect))
-        if detect and workers > 0 and ld.det_input is not None:  # detect here, alongside the recognizer
-            crop, prepared = ld.det_input
-            ld.det_input = (crop, model.detect(None, prepared=prepared))
-        return ld
+        return _load(item, keys, 1.0, MAX_PIXELS, crop=True, prepare=lambda rgb: _crop_input(model, rgb, detect))
 
     def commit() -> None:
+        if detect:  # every crop has the same detector input size: one call per batch of crops
+            for f, (b, k) in zip(batch, model.detect_many([f.prepared for f in batch]), strict=True):
+                f.prepared = None
+                if len(b):
+                    f.box = b[0].copy()
+                    f.box[:4] -= _CROP_PAD
+                    f.kps = k[0] - _CROP_PAD
         for f, row in zip(batch, _crop_rows(model, batch, detect), strict=True):
             run.add(f.pos, _Pending(f.ld, _file_row(f.ld, 1, True), [row], [f.crop]))
         batch.clear()
@@ -872,14 +879,8 @@ def embed_crops(
             if run.settled(pos, ld):
                 continue
             crop, prepared = ld.det_input
-            face = _CropFace(pos, ld, crop, (ld.rgb.shape[1], ld.rgb.shape[0]))
+            face = _CropFace(pos, ld, crop, (ld.rgb.shape[1], ld.rgb.shape[0]), prepared=prepared)
             ld.rgb = ld.det_input = None
-            if detect:
-                b, k = prepared if workers > 0 else model.detect(None, prepared=prepared)
-                if len(b):
-                    face.box = b[0].copy()
-                    face.box[:4] -= _CROP_PAD
-                    face.kps = k[0] - _CROP_PAD
             batch.append(face)
             if len(batch) >= 64:
                 commit()
