@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "load_clusters": "imm_analysis.io.imm_json",
     "load_files": "imm_analysis.io.imm_json",
     "load_figures": "imm_analysis.io.imm_json",
+    "load_files_and_figures": "imm_analysis.io.imm_json",
     "to_imm_clusters": "imm_analysis.io.imm_json",
     "to_imm_files": "imm_analysis.io.imm_json",
     # quality and pose
@@ -73,6 +74,7 @@ __all__ = [
     "hd_faces",
     "load_clusters",
     "load_figures",
+    "load_files_and_figures",
     "load_files",
     "project_umap",
     "quality_summary",

@@ -89,14 +89,13 @@ def _check_path(value: str, option: str) -> str:
 
 
 def _load_imm(args: argparse.Namespace, say: _Progress):
-    from imm_analysis.io.imm_json import load_clusters, load_figures, load_files
+    from imm_analysis.io.imm_json import load_clusters, load_files_and_figures
 
     _check_path(args.files, "--files")
     if args.clusters:
         _check_path(args.clusters, "--clusters")
     say(f"loading files and faces from {args.files}")
-    files = load_files(args.files, progress=say.enabled)
-    figures = load_figures(args.files, progress=say.enabled)
+    files, figures = load_files_and_figures(args.files, progress=say.enabled)  # each page parsed once
     clusters = None
     if args.clusters:
         say(f"loading clusters from {args.clusters}")

@@ -23,7 +23,6 @@ import math
 import os
 import random
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -549,13 +548,23 @@ def _run(op: _Operation, params: dict[str, Any], *, client: Any, endpoint: str |
                         secrets=_known_secrets(credentials), sdk=sdk)
 
 
+#: The page keys the loaders compare with the records they load.
+_TOTAL_KEYS = ("TotalCount", "TotalHits")
+
+
 def _load(loader: Callable[..., pd.DataFrame], fetched: _FetchResult, errors: str) -> pd.DataFrame:
-    """Run a loader on the pages; when the fetch stopped early, its TotalCount warning is expected, not news."""
-    if fetched.complete:
-        return loader(fetched.pages, errors=errors)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Total(Count|Hits)", category=UserWarning)
-        return loader(fetched.pages, errors=errors)
+    """Run a loader on the pages.
+
+    A complete fetch keeps ``TotalCount`` / ``TotalHits``, so the loader warns (and logs) when IMM's
+    total and the records disagree. A fetch that stopped early (``max_pages``, or a malformed page
+    collected) has fewer records than the total by design: the loader gets the pages without their
+    totals (shallow copies; the pages returned to the caller keep them), so there is neither a
+    warning nor a log line for it.
+    """
+    pages = fetched.pages
+    if not fetched.complete:
+        pages = [{k: v for k, v in page.items() if k not in _TOTAL_KEYS} for page in pages]
+    return loader(pages, errors=errors)
 
 
 def _annotate(frame: pd.DataFrame, op: _Operation, params: Mapping[str, Any], fetched: _FetchResult) -> pd.DataFrame:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import types
+from collections import Counter
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -98,15 +102,82 @@ def test_python_dash_m_entry_point():
     assert "--location-pattern" in res.stdout and "--images" in res.stdout
 
 
-def test_demo_on_committed_sample(sample_dir, tmp_path, capsys):
-    out = tmp_path / "demo"
-    rc = main(["report", "--clusters", str(sample_dir / "clusters"), "--files", str(sample_dir / "files"),
-               "--tz", "Asia/Shanghai", "--location-pattern", PATTERN, "--out", str(out), "-q"])
-    cap = capsys.readouterr()
-    assert rc == 0, cap.err
+DEMO_ARGS = ["--tz", "Asia/Shanghai", "--location-pattern", PATTERN]
+
+
+@pytest.fixture(scope="module")
+def demo(sample_dir, tmp_path_factory):
+    """``make demo``'s command on the committed sample, counting every JSON parse the loaders make."""
+    from imm_analysis.io import sources
+
+    parsed: Counter[bytes] = Counter()
+
+    def loads(data):
+        parsed[bytes(data)] += 1
+        return orjson.loads(data)
+
+    counting = types.SimpleNamespace(loads=loads, JSONDecodeError=orjson.JSONDecodeError)
+    out = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sources, "orjson", counting)
+        rc = main(["report", "--clusters", str(sample_dir / "clusters"), "--files", str(sample_dir / "files"),
+                   *DEMO_ARGS, "--out", str(out), "-q"])
+    return rc, out, parsed
+
+
+def test_demo_on_committed_sample(demo):
+    rc, out, _ = demo
+    assert rc == 0
     quality = pd.read_csv(out / "tables" / "quality.csv").set_index("metric")["value"]
     assert quality["faces_without_time"] == 0 and quality["unique_visitors_lower"] > 0
     assert (out / "report.html").stat().st_size > 10_000
+
+
+def test_each_export_file_is_parsed_once(demo, sample_dir):
+    _, _, parsed = demo
+    pages = sorted((sample_dir / "files").glob("*.json")) + sorted((sample_dir / "clusters").glob("*.json"))
+    assert len(pages) >= 2
+    assert {p.name: parsed[p.read_bytes()] for p in pages} == {p.name: 1 for p in pages}
+    assert sum(parsed.values()) == len(pages)  # nothing else was parsed
+
+
+def test_cli_output_equals_loading_each_frame_on_its_own(demo, sample_dir, tmp_path):
+    """The one-parse CLI gives the tables and HTML of ``load_files`` + ``load_figures`` on the paths."""
+    from imm_analysis import load_clusters, load_figures, load_files, visitor_report
+
+    _, out, _ = demo
+    files_dir = sample_dir / "files"
+    report = visitor_report(load_figures(files_dir), files=load_files(files_dir),
+                            clusters=load_clusters(sample_dir / "clusters"), tz="Asia/Shanghai", location=PATTERN)
+    want = report.to_csv(tmp_path / "tables")
+    for name, path in want.items():
+        assert (out / "tables" / path.name).read_bytes() == path.read_bytes(), name
+
+    def strip(html: str) -> str:  # the generation time differs; plots are drawn from the tables compared above
+        return re.sub(r"base64,[A-Za-z0-9+/=]+", "base64,", re.sub(r"generated [^<]*UTC", "", html))
+
+    html = report.to_html(tmp_path / "report.html").read_text(encoding="utf-8")
+    assert strip((out / "report.html").read_text(encoding="utf-8")) == strip(html)
+
+
+def test_bad_record_is_named_by_file_line_and_field(tmp_path, capsys):
+    good = {"ObjectId": "f1", "URI": "oss://b/s1/1.jpg", "ProduceTime": "2026-01-05T10:00:00Z",
+            "Figures": [{"FigureId": "a", "FigureClusterId": "Cluster-1"}]}
+    bad = {**good, "ObjectId": "f2", "Figures": [{"FigureId": "b", "FaceQuality": "high"}]}
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "a.json").write_text(orjson.dumps({"Files": [good]}).decode())
+    lines = [orjson.dumps({"Files": [{**good, "ObjectId": "f3"}]}), orjson.dumps({"Files": [{**good, "ObjectId": "f4"}, bad]})]
+    (folder / "b.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["report", "--files", str(folder), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder / 'b.jsonl'}, line 2, Files[1].Figures[0], field 'FaceQuality'" in err, err
+    assert "<list>" not in err and "Traceback" not in err
+    (folder / "b.jsonl").unlink()
+    (folder / "c.json").write_text('"oss://b/not-a-response.json"')  # a JSON string is not read as a path
+    assert main(["report", "--files", str(folder), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder / 'c.json'}, document: not an IMM response (a JSON str)" in err, err
 
 
 @pytest.mark.filterwarnings("ignore:.*random pairs pass the calibrated threshold")

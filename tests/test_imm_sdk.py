@@ -148,12 +148,31 @@ def test_query_as_json_string_gives_the_same_files(server):
     assert len(as_dict.files) == 3 + 4 % 3
 
 
-def test_max_pages_stops_early(server):
+def test_max_pages_stops_early_without_a_total_warning_or_log(server, caplog):
+    caplog.set_level(logging.DEBUG)  # every logger: the loader's included
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # max_pages asked for it: no "TotalCount 7 but 6" warning
-        frame = imm.fetch_clusters(PROJECT, DATASET, max_results=3, max_pages=2, **kwargs(server))
-    assert len(frame) == 6 and server.count() == 2
-    assert frame.attrs["imm"]["complete"] is False
+        frame, pages = imm.fetch_clusters(PROJECT, DATASET, max_results=3, max_pages=2, return_pages=True,
+                                          **kwargs(server))
+        result = imm.fetch_files(PROJECT, DATASET, max_results=3, max_pages=2, **kwargs(server))
+    assert len(frame) == 6 and server.count() == 4
+    assert frame.attrs["imm"]["complete"] is False and result.figures.attrs["imm"]["complete"] is False
+    assert len(result.files) == 6 and len(FILES) > 6
+    assert "max_pages=2" in caplog.text  # the early stop itself is logged (INFO)...
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # ...but no TotalCount warning
+    # the caller's pages keep IMM's totals (only the loader's copies lose them)
+    assert pages[0]["TotalCount"] == 7 and result.pages[0]["TotalHits"] == len(FILES)
+
+
+def test_a_genuine_total_mismatch_on_a_complete_fetch_still_warns(server, caplog):
+    # one last page (empty NextToken) announcing 7 clusters but holding 3: IMM's count and the records disagree
+    server.inject("QueryFigureClusters", page=1,
+                  body={"FigureClusters": CLUSTERS[:3], "NextToken": "", "TotalCount": 7, "RequestId": "R"})
+    with caplog.at_level(logging.WARNING, logger="imm_analysis.io.imm_json"):
+        with pytest.warns(imm_json().IMMLoadWarning, match="TotalCount says 7 clusters but 3 were loaded"):
+            frame = imm.fetch_clusters(PROJECT, DATASET, **kwargs(server))
+    assert len(frame) == 3 and frame.attrs["imm"]["complete"] is True
+    assert "TotalCount says 7 clusters but 3 were loaded" in caplog.text
 
 
 def test_progress_bar_over_pages(server, capsys):

@@ -496,3 +496,30 @@ def test_directory_without_json_files_warns_about_its_folders(tmp_path):
     with pytest.warns(IMMLoadWarning, match=r"not read recursively\); its folders: files"):
         assert load_figures(tmp_path).empty
     assert len(load_figures(tmp_path / "files")) == len(load_figures(pages(1, 2)))
+
+
+def test_files_and_figures_in_one_read_equal_the_two_loaders(tmp_path, sample_dir):
+    """``load_files_and_figures`` = ``load_files`` + ``load_figures``: JSON pages, a JSON Lines export
+    (the figures' fast path), duplicates, warnings and collected errors alike."""
+    from imm_analysis import load_files_and_figures
+
+    docs = pages(3, 5)
+    _write_jsonl(tmp_path / "a.jsonl", docs[:2])
+    (tmp_path / "b.json").write_text(json.dumps(docs[2]))
+    (tmp_path / "c.json").write_text(json.dumps(docs[2]))  # every file and face again: dropped as duplicates
+    (tmp_path / "d.json").write_text("{")
+    for source in (sample_dir / "files", tmp_path):
+        with warnings.catch_warnings(record=True) as both_warned:
+            warnings.simplefilter("always")
+            files, figures = load_files_and_figures(source, errors="collect")
+        with warnings.catch_warnings(record=True) as apart_warned:
+            warnings.simplefilter("always")
+            want_files, want_figures = load_files(source, errors="collect"), load_figures(source, errors="collect")
+        pd.testing.assert_frame_equal(files, want_files)
+        pd.testing.assert_frame_equal(figures, want_figures)
+        assert files.attrs == want_files.attrs and figures.attrs == want_figures.attrs
+        assert sorted(str(w.message) for w in both_warned) == sorted(str(w.message) for w in apart_warned)
+    assert figures.attrs["duplicates_dropped"] > 0 and files.attrs["duplicates_dropped"] > 0
+    assert [Path(e["source"]).name for e in figures.attrs["errors"]] == ["d.json"]
+    with pytest.raises(IMMFormatError, match="d.json"):
+        load_files_and_figures(tmp_path)

@@ -263,6 +263,76 @@ def test_csv_and_parquet_round_trip(tmp_path, report):
     assert back[COUNTS].to_numpy().tolist() == report.daily[COUNTS].to_numpy().tolist()
 
 
+def _html_tables(html: str) -> list[list[list[str]]]:
+    """Every ``<table>`` of ``html`` as rows of cell texts (header row first), with the standard library."""
+    from html.parser import HTMLParser
+
+    tables: list[list[list[str]]] = []
+
+    class Reader(HTMLParser):
+        cell: list[str] | None = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                tables.append([])
+            elif tag == "tr":
+                tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                tables[-1][-1].append("".join(self.cell).strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+    Reader().feed(html)
+    return tables
+
+
+def test_html_and_csv_show_the_same_durations(tmp_path):
+    # one visitor per video; the last face's offset sets the dwell: 205.7 s is 3:25 truncated but 3:26 rounded,
+    # and the exact halves 60.5 s and 61.5 s go to the even second (as the CSV always did)
+    t0 = "2026-01-05T10:00:00Z"
+    rows, offsets = [], []
+    for visitor, last in (("C1", 205.7), ("C2", 60.5), ("C3", 61.5)):
+        rows += [(f"{visitor}a", visitor, f"oss://b/s1/{visitor}.mp4", t0), (f"{visitor}b", visitor,
+                 f"oss://b/s1/{visitor}.mp4", t0)]
+        offsets += [0.0, last]
+    r = visitor_report(_faces(rows, timestamp=offsets), staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    want = {"C1": "0:03:26", "C2": "0:01:00", "C3": "0:01:02"}
+
+    html = r.to_html(tmp_path / "report.html").read_text(encoding="utf-8")
+    (visits,) = [t for t in _html_tables(html) if t and "dwell" in t[0] and "visitor_id" in t[0]]
+    head = visits[0]
+    html_dwell = {row[head.index("visitor_id")]: row[head.index("dwell")] for row in visits[1:]}
+    csv = pd.read_csv(r.to_csv(tmp_path / "tables")["visits"], dtype=str)
+    csv_dwell = dict(zip(csv["visitor_id"], csv["dwell"], strict=True))
+    assert html_dwell == csv_dwell == want
+    # the daily median (61.5 s, a half) and the summary agree with them too
+    (daily,) = [t for t in _html_tables(html) if t and "median_dwell" in t[0]]
+    csv_daily = pd.read_csv(tmp_path / "tables" / "daily.csv", dtype=str)
+    assert daily[1][daily[0].index("median_dwell")] == csv_daily["median_dwell"].iloc[0] == "0:01:02"
+    assert r.summary["median_dwell"] == "0:01:02"
+
+
+def test_format_duration_rule():
+    from imm_analysis.report.tables import format_duration
+
+    cases = {"0s": "0:00:00", "0.4999s": "0:00:00", "0.5s": "0:00:00", "0.5001s": "0:00:01", "1.5s": "0:00:02",
+             "2.5s": "0:00:02", "59.6s": "0:01:00", "1h 59min 59.5s": "2:00:00", "1D 2h": "26:00:00",
+             "-5.7s": "-0:00:06"}
+    for text, want in cases.items():
+        got = format_duration(pd.Timedelta(text))
+        assert got == want, text
+        assert abs(pd.to_timedelta(got) - pd.Timedelta(text)) <= pd.Timedelta("0.5s")  # reads back
+    assert format_duration(pd.NaT) == format_duration(None) == ""
+    assert format_duration(np.timedelta64(90, "s")) == "0:01:30"
+
+
 def test_plots_return_figures(report):
     from matplotlib.figure import Figure
 

@@ -40,6 +40,7 @@ __all__ = [
     "load_clusters",
     "load_files",
     "load_figures",
+    "load_files_and_figures",
     "to_imm_clusters",
     "to_imm_files",
     "IMMFormatError",
@@ -132,17 +133,8 @@ def load_files(source: Any, *, errors: str = "raise", progress: bool = False) ->
     0      f1  oss://b/1.jpg  187674
     """
     log = ErrorLog(errors)
-    loader = _RecordLoader(FILE_TABLE, log)
-    seen = _Seen("files")
-    for page in iter_pages(iter_documents(source, log, progress=progress), log):
-        seen.page(page)
-        for item, src, where, cover in _file_records(page, log):
-            loader.add(item, src, where, cover)
-    frame = loader.frame()
-    priority = loader.priority()
-    frame, dropped, kept = _drop_duplicates(frame, ["file_id"], priority, "files", "same file_id")
-    seen.check_total(int((~priority[kept]).sum()))
-    return _finish(frame, "files", log, dropped)
+    files, _ = _read_files(source, log, progress, files=True, figures=False)
+    return files
 
 
 def load_figures(source: Any, *, errors: str = "raise", progress: bool = False) -> pd.DataFrame:
@@ -183,8 +175,48 @@ def load_figures(source: Any, *, errors: str = "raise", progress: bool = False) 
     0         a   independent    200           0.9
     """
     log = ErrorLog(errors)
-    loader = _FigureLoader(log)
-    seen = _Seen("files")
+    _, figures = _read_files(source, log, progress, files=False, figures=True)
+    return figures
+
+
+def load_files_and_figures(
+    source: Any, *, errors: str = "raise", progress: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`load_files` and :func:`load_figures` of the same source, reading it once.
+
+    Each JSON document is parsed once and feeds both frames, page by page (memory stays that of
+    the two frames). ``.jsonl`` files take :func:`load_figures`' columnar fast path for the faces
+    and one parse for the files, as the two separate calls would.
+
+    Parameters
+    ----------
+    source, errors, progress
+        As in :func:`load_clusters`. With ``errors="collect"``, ``attrs["errors"]`` of both
+        frames lists every bad record of the source.
+
+    Returns
+    -------
+    files, figures : pandas.DataFrame
+        Equal to ``load_files(source)`` and ``load_figures(source)``.
+
+    Examples
+    --------
+    >>> from imm_analysis.io.imm_json import load_files_and_figures
+    >>> page = {"Files": [{"ObjectId": "f1", "URI": "oss://b/1.jpg", "Figures": [{"FigureId": "a"}]}]}
+    >>> files, figures = load_files_and_figures(page)
+    >>> len(files), figures["figure_id"].tolist()
+    (1, ['a'])
+    """
+    return _read_files(source, ErrorLog(errors), progress, files=True, figures=True)
+
+
+def _read_files(
+    source: Any, log: ErrorLog, progress: bool, *, files: bool, figures: bool
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The files and/or figures frames of file responses, every document parsed at most once."""
+    file_loader = _RecordLoader(FILE_TABLE, log) if files else None
+    figure_loader = _FigureLoader(log) if figures else None
+    seen_files, seen_figures = _Seen("files"), _Seen("files")
     paths = source_paths(source)
     items: Iterable[Any] = [source] if paths is None else paths
     if progress and paths is not None and len(paths) > 1:
@@ -192,20 +224,39 @@ def load_figures(source: Any, *, errors: str = "raise", progress: bool = False) 
 
         items = tqdm(paths, desc="IMM JSON files", unit="file")
     for item in items:
-        if isinstance(item, Path) and item.name.lower().endswith(LINES_SUFFIXES):
+        fast = None
+        if figure_loader is not None and isinstance(item, Path) and item.name.lower().endswith(LINES_SUFFIXES):
             fast = read_figures(item)
             if fast is not None:
-                loader.add_fast(fast)
-                seen.fast(fast, str(item))
-                continue
-        for page in iter_pages(iter_documents(item, log), log):
-            seen.page(page)
+                figure_loader.add_fast(fast)
+                seen_figures.fast(fast, str(item))
+                if file_loader is None:
+                    continue
+        slow_figures = figure_loader if fast is None else None
+        for page in iter_pages(iter_documents(item, log, progress=progress and paths is None), log):
+            seen_files.page(page)
+            if slow_figures is not None:
+                seen_figures.page(page)
             for record, src, where, cover in _file_records(page, log):
-                loader.add(record, src, where, cover)
-    frame, priority, n_files = loader.finish()
-    frame, dropped, _ = _drop_duplicates(frame, ["file_id", "figure_id"], priority, "faces", "same file_id and figure_id")
-    seen.check_total(n_files)
-    return _finish(frame, "figures", log, dropped)
+                if file_loader is not None:
+                    file_loader.add(record, src, where, cover)
+                if slow_figures is not None:
+                    slow_figures.add(record, src, where, cover)
+    files_frame = figures_frame = None
+    if file_loader is not None:
+        frame = file_loader.frame()
+        priority = file_loader.priority()
+        frame, dropped, kept = _drop_duplicates(frame, ["file_id"], priority, "files", "same file_id")
+        seen_files.check_total(int((~priority[kept]).sum()))
+        files_frame = _finish(frame, "files", log, dropped)
+    if figure_loader is not None:
+        frame, priority, n_files = figure_loader.finish()
+        frame, dropped, _ = _drop_duplicates(
+            frame, ["file_id", "figure_id"], priority, "faces", "same file_id and figure_id"
+        )
+        seen_figures.check_total(n_files)
+        figures_frame = _finish(frame, "figures", log, dropped)
+    return files_frame, figures_frame
 
 
 def _file_records(page: Page, log: ErrorLog) -> Iterable[tuple[Any, str, str, bool]]:
@@ -386,7 +437,18 @@ class _Seen:
 
 def _warn(message: str) -> None:
     logger.warning(message)
-    warnings.warn(message, IMMLoadWarning, stacklevel=4)
+    warnings.warn(message, IMMLoadWarning, stacklevel=_outside_level())
+
+
+def _outside_level() -> int:
+    """``stacklevel`` (for a ``warnings.warn`` in the caller) of the first frame outside this package."""
+    import sys
+
+    package = str(Path(__file__).resolve().parents[1])
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _drop_duplicates(

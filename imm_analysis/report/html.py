@@ -18,6 +18,8 @@ import pandas as pd
 from jinja2 import Environment
 from markupsafe import Markup
 
+from imm_analysis.report.tables import format_duration
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
@@ -145,11 +147,7 @@ def _display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for c in out.columns:
         col = out[c]
         if pd.api.types.is_timedelta64_dtype(col):
-            secs = col.dt.total_seconds().to_numpy()
-            out[c] = [
-                "" if not np.isfinite(x) else f"{int(x) // 3600:d}:{int(x) % 3600 // 60:02d}:{int(x) % 60:02d}"
-                for x in secs
-            ]
+            out[c] = [format_duration(x) for x in col]  # the CSV's rule: nearest second
         elif isinstance(col.dtype, pd.DatetimeTZDtype):
             out[c] = col.dt.strftime("%Y-%m-%d %H:%M:%S")
         elif pd.api.types.is_float_dtype(col):

@@ -26,6 +26,7 @@ __all__ = [
     "TIME_SOURCES",
     "check_tz",
     "check_gap",
+    "format_duration",
     "resolve_times",
     "resolve_locations",
     "sessionize",
@@ -76,6 +77,34 @@ def compile_one_group(pattern: str, what: str) -> re.Pattern:
     if rx.groups != 1:
         raise ValueError(f"{what} {pattern!r} must have exactly one group (...), it has {rx.groups}")
     return rx
+
+
+def format_duration(value: pd.Timedelta | np.timedelta64 | None) -> str:
+    """A duration as ``H:MM:SS`` text: the one rule every report output (HTML, CSV, summary) uses.
+
+    Rounded to the nearest second, an exact half to the even second as Python's ``round`` does
+    (a median of two whole-second dwells often ends in ``.5``: ``7:26.5`` gives ``0:07:26``,
+    ``7:27.5`` gives ``0:07:28``, so halves do not drift up); days count as hours (``26:00:00``);
+    negative durations get a leading ``-``; missing (``NaT``, None) gives ``""``.
+    ``pd.to_timedelta`` reads the text back.
+
+    Examples
+    --------
+    >>> format_duration(pd.Timedelta("1h 4min 59.6s"))
+    '1:05:00'
+    >>> format_duration(pd.Timedelta("7min 26.5s")), format_duration(pd.Timedelta("7min 27.5s"))
+    ('0:07:26', '0:07:28')
+    >>> format_duration(pd.Timedelta(days=1, hours=2)), format_duration(pd.NaT)
+    ('26:00:00', '')
+    """
+    if value is None or pd.isna(value):
+        return ""
+    ns = pd.Timedelta(value).value  # integer nanoseconds: no float rounding error
+    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
+    secs, rest = divmod(ns, 1_000_000_000)
+    if rest > 500_000_000 or (rest == 500_000_000 and secs % 2):
+        secs += 1
+    return f"{sign}{secs // 3600:d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
 
 
 class FileLookup:

@@ -152,18 +152,12 @@ class VisitorReport:
         return render_notebook(self)
 
 
-def _fmt_td(td: pd.Timedelta) -> str:
-    """``H:MM:SS`` (``1:05:00``); days become hours."""
-    secs = int(round(pd.Timedelta(td).total_seconds()))
-    return f"{secs // 3600:d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
-
-
 def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """Durations as ``H:MM:SS`` text (``pd.to_timedelta`` reads them back); the rest unchanged."""
     out = frame.copy()
     for c in out.columns:
         if pd.api.types.is_timedelta64_dtype(out[c]):
-            out[c] = [_fmt_td(x) if pd.notna(x) else "" for x in out[c]]
+            out[c] = [T.format_duration(x) for x in out[c]]
     return out
 
 
@@ -436,7 +430,7 @@ def visitor_report(
         ("staff_detections", staff_det, "detections of those visitors"),
         ("unique_visitors_lower", n_lower, "clusters seen (lower bound: independent faces not counted)"),
         ("unique_visitors_upper", n_upper, "lower bound + each independent face with a time as one visitor"),
-        ("visits", len(kept), f"visits (sightings at one location with gaps <= {_fmt_td(gap)})"),
+        ("visits", len(kept), f"visits (sightings at one location with gaps <= {T.format_duration(gap)})"),
         ("detections", det_kept, "clustered face detections in those visits"),
         ("detections_per_visitor", det_kept / n_lower if n_lower else np.nan,
          "detections per unique visitor: the deduplication factor"),
@@ -453,7 +447,7 @@ def visitor_report(
     parameters = {
         "title": title,
         "tz": tz,
-        "session_gap": _fmt_td(gap),
+        "session_gap": T.format_duration(gap),
         "location": location,
         "location_kind": loc_kind,
         "time_source": time_source if time_source is None or isinstance(time_source, str) else list(time_source),
@@ -477,7 +471,8 @@ def visitor_report(
         "detections_per_visitor": round(det_kept / n_lower, 2) if n_lower else None,
         "staff_excluded": n_staff if exclude_staff else 0,
         "staff_flagged": n_staff,
-        "median_dwell": _fmt_td(pd.Timedelta(int(np.median(kept["dwell_ns"])), unit="ns")) if len(kept) else None,
+        "median_dwell": T.format_duration(pd.Timedelta(int(np.median(kept["dwell_ns"])), unit="ns"))
+        if len(kept) else None,
     }
     return VisitorReport(
         visits=visits_tab, daily=daily, hourly=hourly, visitors=visitors_tab, staff=staff_tab, quality=quality,
