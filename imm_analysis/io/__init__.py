@@ -4,7 +4,7 @@ The IMM JSON names are loaded lazily (``from imm_analysis.io import load_figures
 importing another ``imm_analysis.io`` module does not import the JSON readers.
 
 * :mod:`~imm_analysis.io.imm_json`: ``load_clusters``, ``load_files``, ``load_figures``,
-  ``to_imm_clusters``, ``to_imm_files`` (the public API)
+  ``load_files_and_figures``, ``to_imm_clusters``, ``to_imm_files`` (the public API)
 * :mod:`~imm_analysis.io.sources`: paths, directories, globs, strings, file objects -> JSON documents
 * :mod:`~imm_analysis.io.records`: IMM response shapes -> pages of records
 * :mod:`~imm_analysis.io.tables`, :mod:`~imm_analysis.io.columns`: records -> typed columns
@@ -20,6 +20,7 @@ _EXPORTS = {
     "load_clusters": "imm_analysis.io.imm_json",
     "load_files": "imm_analysis.io.imm_json",
     "load_figures": "imm_analysis.io.imm_json",
+    "load_files_and_figures": "imm_analysis.io.imm_json",
     "to_imm_clusters": "imm_analysis.io.imm_json",
     "to_imm_files": "imm_analysis.io.imm_json",
     "IMMFormatError": "imm_analysis.io.errors",
