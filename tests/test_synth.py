@@ -276,3 +276,29 @@ def test_hd_share_extremes_are_exact(hd_share, expected):
     assert hd_mask(ds.figures)[0].mean() == expected
     clusters = ds.clustered()[1]
     assert len(clusters) == (0 if hd_share == 0 else 12)
+
+
+@pytest.mark.parametrize("clustered", [True, False])
+def test_page_size_only_changes_how_records_are_split(ds, clustered):
+    def records(pages):
+        return [r for p in pages["clusters"] for r in p["FigureClusters"]], [r for p in pages["files"] for r in p["Files"]]
+
+    n_clusters = len(ds.clustered()[1]) if clustered else 0
+    reference = records(ds.to_imm_pages(clustered, page_size=10_000))
+    assert len(reference[0]) == n_clusters and len(reference[1]) == len(ds.files)
+    for size in (1, 7, 100):
+        pages = ds.to_imm_pages(clustered, page_size=size)
+        assert records(pages) == reference, size
+        assert [len(p["Files"]) for p in pages["files"]][:-1] == [size] * (len(pages["files"]) - 1)
+        if n_clusters:
+            assert len(pages["clusters"]) == -(-n_clusters // size)
+            assert all(p["TotalCount"] == n_clusters for p in pages["clusters"])
+    # a Cover is a copy: editing it leaves the file's own record alone
+    if clustered:
+        pages = ds.to_imm_pages(clustered, page_size=7)
+        cover = pages["clusters"][0]["FigureClusters"][0]["Cover"]
+        file_record = next(r for r in records(pages)[1] if r["ObjectId"] == cover["ObjectId"])
+        cover["Figures"][0]["Boundary"]["Left"] = -1
+        cover["CustomLabels"]["store"] = "edited"
+        assert all(f["Boundary"]["Left"] >= 0 for f in file_record["Figures"])
+        assert file_record["CustomLabels"]["store"] != "edited"

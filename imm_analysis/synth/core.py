@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imm_analysis.cluster.stats import cluster_table
 from imm_analysis.quality import hd_mask
 from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, coerce_frame, empty_frame
 
@@ -269,49 +270,23 @@ class SynthDataset:
         if not len(groups):
             return figs, empty_frame("clusters"), {}
         run_time = self.files["create_time"].max() + pd.Timedelta(minutes=3, microseconds=rng.integers(0, 10**6))
-        m = figs[member].assign(_hd=is_hd[member], _q=figs["face_quality"].to_numpy()[member])
-        m["_cid"] = cid[member]
-        g = m.groupby("_cid", sort=False)
-        media = m["media_type"].astype(str)
-        per = pd.DataFrame(
-            {
-                "face_count": g.size(),
-                "image_count": m[media == "image"].groupby("_cid")["file_id"].nunique(),
-                "video_count": m[media == "video"].groupby("_cid")["file_id"].nunique(),
-                "average_age": g["age"].mean().round(3),
-                "min_age": g["age"].min(),
-                "max_age": g["age"].max(),
-                "gender": g["gender"].agg(lambda s: s.astype(str).mode().iloc[0] if s.notna().any() else None),
-                "first_seen": g["produce_time"].min(),
-            }
-        ).fillna({"image_count": 0, "video_count": 0})
-        cover = m.sort_values(["_hd", "_q"], ascending=False, kind="stable").drop_duplicates("_cid")
-        cover = cover.set_index("_cid")[["file_id", "uri", "figure_id"]]
-        per = per.join(cover)
-        per = per.reset_index(names="cluster_id").sort_values(["face_count", "cluster_id"], ascending=[False, True])
-        created = np.minimum(per["first_seen"] + pd.Timedelta(hours=1), run_time)
-        clusters = pd.DataFrame(
-            {
-                "cluster_id": per["cluster_id"].to_numpy(),
-                "name": pd.Series([None] * len(per), dtype=object),
-                "gender": per["gender"].to_numpy(),
-                "face_count": per["face_count"].to_numpy(),
-                "image_count": per["image_count"].to_numpy(),
-                "video_count": per["video_count"].to_numpy(),
-                "average_age": per["average_age"].to_numpy(),
-                "min_age": per["min_age"].to_numpy(),
-                "max_age": per["max_age"].to_numpy(),
-                "cover_file_id": per["file_id"].to_numpy(),
-                "cover_uri": per["uri"].to_numpy(),
-                "create_time": created.to_numpy(),
-                "update_time": np.full(len(per), run_time),
-                "project_name": self.project_name,
-                "dataset_name": self.dataset_name,
-                "owner_id": "synthetic",
-                "object_type": "figure-cluster",
-            }
+        # counts, ages and gender as the local clusterer reports them; the cover and the times are synth's own
+        stats = cluster_table(figs, is_hd, now=run_time, project_name=self.project_name, dataset_name=self.dataset_name)
+        m = figs.loc[member, ["file_id", "uri", "figure_id", "produce_time"]]
+        m = m.assign(_cid=cid[member], _hd=is_hd[member], _q=figs["face_quality"].to_numpy()[member])
+        # the first high-definition face of the best face_quality, in file order (no area tie-break)
+        cover = m.sort_values(["_hd", "_q"], ascending=False, kind="stable").drop_duplicates("_cid").set_index("_cid")
+        cover = cover.reindex(stats["cluster_id"].to_numpy())
+        first_seen = m.groupby("_cid")["produce_time"].min().reindex(stats["cluster_id"].to_numpy())
+        clusters = stats.assign(
+            name=[None] * len(stats),
+            average_age=stats["average_age"].round(3),
+            cover_file_id=cover["file_id"].to_numpy(),
+            cover_uri=cover["uri"].to_numpy(),
+            create_time=np.minimum(first_seen + pd.Timedelta(hours=1), run_time).to_numpy(),
+            owner_id="synthetic",
         )
-        covers = dict(zip(per["cluster_id"], per["figure_id"], strict=True))
+        covers = dict(zip(stats["cluster_id"], cover["figure_id"], strict=True))
         return figs, coerce_frame(clusters, "clusters"), covers
 
     def to_imm_pages(self, clustered: bool = True, page_size: int = 100) -> dict[str, list[dict]]:
@@ -332,6 +307,13 @@ class SynthDataset:
             ``{"clusters": [QueryFigureClusters pages], "files": [SimpleQuery pages]}``, each
             page with a ``NextToken`` (empty on the last). Loading the ``files`` pages with
             ``load_figures`` gives the faces in the row order of ``figures``/``embeddings``.
+            The records do not depend on ``page_size``: only how they are split does.
+
+        Notes
+        -----
+        Every file, face and cluster is converted to JSON once, then the records are sliced
+        into pages: time is linear in the number of faces whatever the page size (about 1 s
+        for 20,000 faces on 2 cores). Each cluster's ``Cover`` is its own copy.
         """
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
@@ -341,10 +323,9 @@ class SynthDataset:
         else:
             figures, clusters, covers = self.figures, empty_frame("clusters"), {}
         rng = np.random.default_rng([self.seed, 11, int(clustered)])
-        return {
-            "clusters": _cluster_pages(clusters, covers, self.files, figures, page_size, rng),
-            "files": _file_pages(self.files, figures, page_size, rng),
-        }
+        records = _file_records(self.files, figures)  # every file and face converted once
+        cluster_pages = _cluster_pages(clusters, _cover_files(clusters, covers, records), page_size, rng)
+        return {"clusters": cluster_pages, "files": _file_pages(records, page_size, rng)}
 
 
 def make_dataset(
@@ -711,40 +692,47 @@ def _localise(records: list[dict], frame: pd.DataFrame, fields: dict[str, str]) 
                     rec[key] = value
 
 
-def _cluster_pages(clusters, cover_figures, files, figures, page_size, rng) -> list[dict]:
+def _cluster_pages(clusters, covers: dict[str, dict], page_size: int, rng) -> list[dict]:
+    """QueryFigureClusters pages: every cluster converted once, then sliced into pages."""
     from imm_analysis.io.imm_json import to_imm_clusters
 
     if not len(clusters):
         return [{"FigureClusters": [], "NextToken": "", "TotalCount": 0, "RequestId": _request_id(rng)}]
-    covers = _cover_files(clusters, cover_figures, files, figures)
-    pages = []
-    for a in range(0, len(clusters), page_size):
-        chunk = clusters.iloc[a : a + page_size]
-        page = to_imm_clusters(chunk)
-        _localise(page["FigureClusters"], chunk, _CLUSTER_TIMES)
-        for c, (_, row) in zip(page["FigureClusters"], chunk.iterrows(), strict=True):
-            c["Cover"] = covers[row["cluster_id"]]
-        page["NextToken"] = _token(rng) if a + page_size < len(clusters) else ""
-        page["TotalCount"] = len(clusters)
-        page["RequestId"] = _request_id(rng)
-        pages.append(page)
-    return pages
+    records = to_imm_clusters(clusters)["FigureClusters"]
+    _localise(records, clusters, _CLUSTER_TIMES)
+    for rec, cid in zip(records, clusters["cluster_id"].tolist(), strict=True):
+        rec["Cover"] = covers[cid]
+    total = len(records)
+    return _paginate(
+        records, page_size, rng, lambda chunk, token: {"FigureClusters": chunk, "NextToken": token, "TotalCount": total}
+    )
 
 
-def _cover_files(clusters, cover_figures, files, figures) -> dict[str, dict]:
-    """The Cover of each cluster: its cover file with the cover face only (as IMM returns it)."""
-    fig_ids = [cover_figures.get(c) for c in clusters["cluster_id"]]
-    sel = figures[figures["figure_id"].isin([f for f in fig_ids if f])]
-    cover_files = files[files["file_id"].isin(sel["file_id"])]
-    docs = _files_response(cover_files, sel)["Files"]
+def _cover_files(clusters, cover_figures: dict[str, str], file_records: list[dict]) -> dict[str, dict]:
+    """The Cover of each cluster: its cover file with the cover face only (as IMM returns it).
+
+    ``file_records`` are the SimpleQuery records of all files with all their faces; each
+    Cover is a copy of its file's record holding only the cover face, without its cluster fields.
+    """
+    wanted = {f for f in cover_figures.values() if f}
+    if not wanted:
+        return {cid: {} for cid in clusters["cluster_id"].tolist()}
     by_figure = {}
-    for doc in docs:
-        for fig in doc.get("Figures", []):
-            one = dict(
-                doc, Figures=[{k: v for k, v in fig.items() if k not in ("FigureClusterId", "FigureClusterConfidence")}]
-            )
-            by_figure[fig["FigureId"]] = one
-    return {cid: by_figure.get(f, {}) for cid, f in zip(clusters["cluster_id"], fig_ids, strict=True)}
+    for doc in file_records:
+        for fig in doc.get("Figures", ()):
+            if fig.get("FigureId") in wanted:
+                one = {k: v for k, v in fig.items() if k not in ("FigureClusterId", "FigureClusterConfidence")}
+                by_figure[fig["FigureId"]] = _copied(dict(doc, Figures=[one]))
+    return {cid: by_figure.get(cover_figures.get(cid), {}) for cid in clusters["cluster_id"].tolist()}
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts, lists, scalars), several times faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 def _files_response(files: pd.DataFrame, figures: pd.DataFrame) -> dict:
@@ -756,17 +744,35 @@ def _files_response(files: pd.DataFrame, figures: pd.DataFrame) -> dict:
     return page
 
 
-def _file_pages(files, figures, page_size, rng) -> list[dict]:
+def _file_records(files: pd.DataFrame, figures: pd.DataFrame) -> list[dict]:
+    """One SimpleQuery record per file (in the order of ``files``) with its faces, converted once.
+
+    Faces whose file is not in ``files`` are left out.
+    """
     if not len(files):
+        return []
+    known = set(files["file_id"].dropna().tolist())  # a set: Series.isin on arrow strings is 10x slower
+    inside = np.fromiter((f in known for f in figures["file_id"].tolist()), bool, len(figures))
+    return _files_response(files, figures[inside])["Files"]
+
+
+def _file_pages(records: list[dict], page_size: int, rng) -> list[dict]:
+    """SimpleQuery pages of ``page_size`` files sliced from the converted ``records``."""
+    if not records:
         return [{"Files": [], "Aggregations": [], "NextToken": "", "RequestId": _request_id(rng)}]
+    return _paginate(records, page_size, rng, lambda chunk, token: {"Files": chunk, "Aggregations": [], "NextToken": token})
+
+
+def _paginate(records: list[dict], page_size: int, rng, make_page) -> list[dict]:
+    """Slice ``records`` into pages: ``make_page(chunk, next_token)`` plus a ``RequestId``.
+
+    ``NextToken`` is empty on the last page; tokens and request ids are drawn from ``rng``
+    page by page (token first), so the pages do not depend on how they are built.
+    """
     pages = []
-    file_pos = pd.Series(np.arange(len(files)), index=files["file_id"].to_numpy())
-    fig_pos = file_pos.reindex(figures["file_id"].to_numpy()).to_numpy()
-    for a in range(0, len(files), page_size):
-        chunk = files.iloc[a : a + page_size]
-        figs = figures[(fig_pos >= a) & (fig_pos < a + page_size)]
-        page = _files_response(chunk, figs)
-        page["NextToken"] = _token(rng) if a + page_size < len(files) else ""
+    for a in range(0, len(records), page_size):
+        token = _token(rng) if a + page_size < len(records) else ""
+        page = make_page(records[a : a + page_size], token)
         page["RequestId"] = _request_id(rng)
         pages.append(page)
     return pages
@@ -804,9 +810,8 @@ def write_sample(out: str | Path, dataset: SynthDataset | None = None, *, page_s
     """
     ds = dataset if dataset is not None else make_dataset(**params)
     out = Path(out)
-    listings = {"clusters": ds.to_imm_pages(True, page_size)["clusters"]}
-    listings["files"] = ds.to_imm_pages(True, page_size)["files"]
-    listings["before"] = ds.to_imm_pages(False, page_size)["files"]
+    after = ds.to_imm_pages(True, page_size)
+    listings = {"clusters": after["clusters"], "files": after["files"], "before": ds.to_imm_pages(False, page_size)["files"]}
     for sub, pages in listings.items():
         folder = out / sub
         folder.mkdir(parents=True, exist_ok=True)
