@@ -160,3 +160,82 @@ def test_synthetic_update_matches_semantics():
     assert state.clusters["face_count"].sum() == (state.figures["cluster_state"] == "clustered").sum()
     images = state.figures[(state.figures["cluster_state"] == "clustered") & (state.figures["media_type"] == "image")]
     assert not images.duplicated(["figure_cluster_id", "file_id"]).any()
+
+
+def _full_refresh(state):
+    """The refresh as it was before edits became incremental: ``cluster_table`` over every face."""
+    from imm_analysis.cluster.stats import cluster_table
+
+    def refresh(changed, touched=()):
+        state.clusters = cluster_table(state.figures, state.hd, previous=state.clusters, changed=changed,
+                                       cover_locked=state._cover_locked, now=state._now(),
+                                       project_name=state.params.get("project_name"),
+                                       dataset_name=state.params.get("dataset_name"))
+        alive = set(state.clusters["cluster_id"].astype(str))
+        state._cover_locked = {k: v for k, v in state._cover_locked.items() if k in alive}
+
+    return refresh
+
+
+def test_incremental_edits_equal_a_full_rebuild(monkeypatch):
+    """Random edits (and updates): the clusters table always equals the one a full rebuild gives."""
+    from imm_analysis.cluster.stats import cluster_table
+    from imm_analysis.synth import make_dataset
+
+    ds = make_dataset(20, seed=5)
+    cut = int(len(ds.figures) * 0.8)
+    later = np.array_split(np.arange(cut, len(ds.figures)), 3)
+    build = dict(threshold=0.45, seed=4, project_name="p")
+    monkeypatch.setattr(ClusterState, "_now", lambda self: pd.Timestamp("2026-02-01", tz="UTC"))  # one clock for both
+    state = ClusterState.from_figures(ds.figures.iloc[:cut], ds.embeddings[:cut], **build)
+    twin = ClusterState.from_figures(ds.figures.iloc[:cut], ds.embeddings[:cut], **build)
+    twin._refresh = _full_refresh(twin)
+    rng = np.random.default_rng(11)
+    ops = ["merge", "move", "move_new", "eject", "rename", "set_cover", "not_same_person", "remove_files", "update"]
+    done = {op: 0 for op in ops}
+    for step in range(30):
+        now = pd.Timestamp("2026-03-01", tz="UTC") + pd.Timedelta(seconds=step)
+        state._now = twin._now = lambda now=now: now
+        clusters = state.clusters["cluster_id"].astype(str).to_numpy()
+        faces = state.figures
+        op = ops[rng.integers(len(ops))]
+        if op == "update":
+            if not later:
+                continue
+            rows = later.pop(0)
+            args = (ds.figures.iloc[rows], ds.embeddings[rows])
+        elif op in ("merge", "rename", "set_cover"):
+            picked = rng.choice(clusters, size=min(len(clusters), 1 + (op == "merge") + rng.integers(2)), replace=False)
+            if op == "merge":
+                args = (list(picked),)
+            elif op == "rename":
+                args = (picked[0], None if rng.random() < 0.3 else f"person {step}")
+            else:
+                members = faces.loc[faces["figure_cluster_id"] == picked[0], "file_id"].astype(str)
+                args = (picked[0], members.iloc[rng.integers(len(members))])
+        elif op == "remove_files":
+            args = (list(rng.choice(faces["file_id"].astype(str).unique(), size=2, replace=False)),)
+        else:
+            fids = list(rng.choice(faces["figure_id"].astype(str), size=int(rng.integers(1, 4)), replace=False))
+            if op == "move":
+                args = (fids, rng.choice(clusters))
+            elif op == "move_new":
+                op, args = "move", (fids[:1], None)
+            else:
+                args = (fids,)
+        outcomes = []
+        for s in (state, twin):
+            try:
+                getattr(s, op)(*args)
+                outcomes.append("ok")
+            except ValueError as exc:  # e.g. two faces of one image in one cluster: refused by both
+                outcomes.append(str(exc))
+        assert outcomes[0] == outcomes[1], (step, op)
+        done[op] += outcomes[0] == "ok"
+        pd.testing.assert_frame_equal(state.clusters, twin.clusters, obj=f"clusters after step {step} ({op})")
+        assert state._cover_locked == twin._cover_locked
+        fresh = cluster_table(state.figures, state.hd, previous=state.clusters, cover_locked=state._cover_locked,
+                              now=now, project_name="p")
+        pd.testing.assert_frame_equal(state.clusters, fresh)
+    pd.testing.assert_frame_equal(state.figures, twin.figures)
+    assert all(done[op] for op in ops if op != "move_new"), done  # every kind of edit really ran

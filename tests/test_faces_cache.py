@@ -67,17 +67,15 @@ def test_two_models_never_mix(model, folder, tmp_path, shared_dir):
     embed_images(sorted(folder.glob("0[0-1]_*")), model, cache_dir=cache, progress=False)
     (store,) = [p for p in cache.iterdir() if p.is_dir()]
     other = FaceModel(shared_dir / "models" / "mbf128_scrfd2.5g", det_size=480)
-    # a folder copied (or renamed) to where the other model's results would go
-    # (decode_scale 8 = the default decode_scale="auto": up to 1/8 JPEG decoding)
-    target = EmbeddingCache(tmp_path / "probe", other.model_id, 128, {"mode": "detect", "det_size": [480, 480],
-                                                                     "det_thresh": 0.5, "rec_norm": [127.5, 127.5],
-                                                                     "decode_scale": 8})
+    # a folder copied (or renamed) to where the other model's results would go: same settings
+    # (the other model is configured alike), other model id
+    meta = json.loads((store / "meta.json").read_text())
+    target = EmbeddingCache(tmp_path / "probe", other.model_id, 128, meta["settings"])
     shutil.rmtree(target.dir)
     shutil.copytree(store, cache / target.dir.name)
     with pytest.raises(ValueError, match="cannot be mixed"):
         embed_images(folder, other, cache_dir=cache, progress=False)
     # a chunk record written by another model is refused as well
-    meta = json.loads((store / "meta.json").read_text())
     (record,) = sorted(store.glob("*.files.parquet"))[:1]
     frame = pd.read_parquet(record)
     frame["model_id"] = "someone:else@0"
@@ -160,3 +158,35 @@ def test_unexpected_load_errors_are_reported_but_not_cached(model, folder, tmp_p
     assert set(again.errors["error"]) == {"MediaError"}  # the corrupt file stays an error, from the cache
     assert again.stats["new_files"] == 1  # only the file that failed unexpectedly was worked on again
     assert victim.name in set(again.files["filename"])
+
+
+def test_chunks_of_the_first_release_still_load(tmp_path):
+    """Chunks written before the shared Parquet writer (JSON text under plain names, no metadata) load as before."""
+    cache = EmbeddingCache(tmp_path, "pack:abc@1", 4, {"mode": "detect"})
+    stem = cache.dir / "part-00000000000000000001-1-aaaaaa"
+    np.save(f"{stem}.npy", np.arange(8, dtype=np.float32).reshape(2, 4))
+    pd.DataFrame({"cache_key": ["k1", "k1"], "figure_id": ["a", "b"],
+                  "extra": ['{"Raw": [1, 2]}', None]}).to_parquet(f"{stem}.figures.parquet", index=False)
+    pd.DataFrame({"cache_key": ["k3"], "path": ["/x/bad.jpg"], "error": ["MediaError"],
+                  "reason": ["truncated"]}).to_parquet(f"{stem}.errors.parquet", index=False)
+    pd.DataFrame({"cache_key": ["k1", "k2", "k3"], "file_id": ["f1", "f2", None], "status": ["ok", "ok", "error"],
+                  "extra": ['{"e": 1}', None, None], "custom_labels": [None, '{"shop": "A"}', None],
+                  "model_id": "pack:abc@1"}).to_parquet(f"{stem}.files.parquet", index=False)
+    entries = cache.load()
+    assert set(entries) == {"k1", "k2", "k3"}
+    assert [r["extra"] for r in entries["k1"].figures] == [{"Raw": [1, 2]}, None]
+    assert entries["k1"].file[0]["extra"] == {"e": 1} and entries["k2"].file[0]["custom_labels"] == {"shop": "A"}
+    np.testing.assert_array_equal(entries["k1"].embeddings[1], [4, 5, 6, 7])
+    assert entries["k3"].file == [] and entries["k3"].error[0]["reason"] == "truncated"
+
+
+def test_new_chunks_round_trip_dict_columns(tmp_path):
+    cache = EmbeddingCache(tmp_path, "pack:abc@1", 4, {"mode": "detect"})
+    files = pd.DataFrame({"cache_key": ["k1"], "file_id": ["f1"], "extra": [{"a": np.int64(3)}], "custom_labels": [None]})
+    figures = pd.DataFrame({"cache_key": ["k1"], "figure_id": ["a"], "extra": [{"pose": np.array([1.5, 2.0])}]})
+    errors = pd.DataFrame({c: pd.Series([], dtype="string") for c in ("cache_key", "path", "error", "reason")})
+    cache.write_chunk(["k1", "k2"], files, figures, np.ones((1, 4), np.float32), errors)
+    assert not list(cache.dir.glob(".*"))  # no temporary files left behind
+    entries = EmbeddingCache(tmp_path, "pack:abc@1", 4, {"mode": "detect"}).load()
+    assert entries["k1"].file[0]["extra"] == {"a": 3} and entries["k1"].figures[0]["extra"] == {"pose": [1.5, 2.0]}
+    assert entries["k2"].file == [] and entries["k2"].figures == []

@@ -152,6 +152,32 @@ def test_tuner_widget_updates_headless(dataset, coords):
     assert sliders["min_faces"].value == 4 and out["min_faces"] == 4
 
 
+def test_tuner_sweep_leaves_the_tuner_as_it_was(tuner, dataset, coords, monkeypatch):
+    """A sweep re-cuts the fitted clusterer without touching the tuner; each row is what set() gives."""
+    t2 = ThresholdTuner(dataset.figures, dataset.embeddings, dataset.labels, clusterer=tuner.clusterer,
+                        threshold=0.5, min_faces=2, coords=coords)
+    assert t2.widget is not None  # displayed
+    params, labels, summary = t2.params, t2.labels_.copy(), dict(t2.summary)
+    shown = (t2._summary_html.value, t2._projection_img.value, {k: c.value for k, c in t2._controls.items()})
+    redraws = []
+    monkeypatch.setattr(t2, "refresh", lambda: redraws.append(1))
+    grid = [0.35, 0.45, 0.55, 0.7]
+    rows = t2.sweep(grid, min_quality=0.6)
+    assert not redraws and t2.params == params and t2.summary == summary  # same summary, recut_ms included
+    np.testing.assert_array_equal(t2.labels_, labels)
+    assert shown == (t2._summary_html.value, t2._projection_img.value, {k: c.value for k, c in t2._controls.items()})
+    assert rows["threshold"].tolist() == grid and (rows["min_quality"] == 0.6).all() and (rows["min_faces"] == 2).all()
+    assert rows["n_clusters"].nunique() > 1  # the thresholds really differ
+    for t, row in zip(grid, rows.to_dict("records"), strict=True):
+        expected = t2.set(threshold=t, min_quality=0.6)
+        assert set(row) == set(expected)
+        assert {k: v for k, v in row.items() if k != "recut_ms"} == {k: v for k, v in expected.items() if k != "recut_ms"}
+    with pytest.raises(ValueError, match="outside"):
+        t2.sweep([0.5, 2.0])
+    with pytest.raises(TypeError, match="unknown parameter"):
+        t2.sweep([0.5], thresh=0.4)
+
+
 def test_tuner_without_figures_projects_on_the_clusterer_graph(dataset, monkeypatch):
     import umap.umap_
 

@@ -8,9 +8,11 @@ Layout (one folder per model id and detector settings)::
     cache_dir/<pack>-<key>/part-<stamp>.errors.parquet
     cache_dir/<pack>-<key>/part-<stamp>.files.parquet  written last: the chunk's commit record
 
-Each chunk is written as it is made. Every file is written to a temporary name and moved into
-place with :func:`os.replace`, and the ``.files.parquet`` record goes last, so a run killed at any
-moment (even with SIGKILL) leaves either a complete chunk or one that is ignored and redone. Rows
+Each chunk is written as it is made. Every file is written to a temporary name, fsynced and moved
+into place with :func:`os.replace` (:mod:`imm_analysis.io.atomic`; frames through
+:func:`imm_analysis.io.parquet.write_frame`, dict columns as JSON text under their own names), and
+the ``.files.parquet`` record goes last, so a run killed at any moment (even with SIGKILL) leaves
+either a complete chunk or one that is ignored and redone. Rows
 are keyed by ``cache_key`` (the file's SHA-256, plus the sampling rate for videos); a key found in
 several chunks (two runs at once) is read once. Opening a folder whose ``meta.json`` names another
 model raises, and so does a chunk recorded by another model: embeddings of two models never mix.
@@ -29,60 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imm_analysis.io.atomic import atomic_save_npy, atomic_write_bytes
+from imm_analysis.io.parquet import read_frame, write_frame
+
 __all__ = ["EmbeddingCache", "CachedEntry", "atomic_write_bytes"]
 
 _FORMAT = 1
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and :func:`os.replace`."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _atomic_npy(array: np.ndarray, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array, dtype=np.float32))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _to_disk(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
-                        else json.dumps(v, default=_json_default) for v in out[col]]
-    return out
-
-
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
-
-
-def _from_disk(frame: pd.DataFrame, object_cols: list[str]) -> pd.DataFrame:
-    out = frame.copy()
-    for col in object_cols:
-        if col in out.columns:
-            out[col] = pd.Series([json.loads(v) if isinstance(v, str) else None for v in out[col]],
-                                 index=out.index, dtype=object)
-    return out
 
 
 @dataclass
@@ -139,17 +93,15 @@ class EmbeddingCache:
         entries: dict[str, CachedEntry] = {}
         for record in sorted(self.dir.glob("part-*.files.parquet")):
             stem = record.name[: -len(".files.parquet")]
-            files = pd.read_parquet(record)
+            files = read_frame(record, json_columns=["extra", "custom_labels"])
             ids = set(files["model_id"].dropna().unique()) if "model_id" in files else set()
             if ids - {self.model_id}:
                 raise ValueError(f"{record} was written by model {sorted(ids)}, not {self.model_id!r}; refusing to mix")
-            figures = pd.read_parquet(self.dir / f"{stem}.figures.parquet")
+            figures = read_frame(self.dir / f"{stem}.figures.parquet", json_columns=["extra"])
             emb = np.load(self.dir / f"{stem}.npy")
-            errors = pd.read_parquet(self.dir / f"{stem}.errors.parquet")
+            errors = read_frame(self.dir / f"{stem}.errors.parquet")
             if emb.shape != (len(figures), self.dim):
                 raise ValueError(f"{self.dir / stem}.npy has shape {emb.shape}, expected ({len(figures)}, {self.dim})")
-            figures = _from_disk(figures, ["extra"])
-            files = _from_disk(files, ["extra", "custom_labels"])
             # row positions per key, found once per chunk (not a full mask per key)
             fig_rows = figures.groupby("cache_key", sort=False).indices
             err_rows = errors.groupby("cache_key", sort=False).indices
@@ -192,7 +144,8 @@ class EmbeddingCache:
         if failed:
             record = pd.concat([record, pd.DataFrame({"cache_key": failed, "status": "error"})], ignore_index=True)
         record["model_id"] = self.model_id
-        _atomic_npy(embeddings, self.dir / f"{stem}.npy")
-        _atomic_parquet(_to_disk(figures), self.dir / f"{stem}.figures.parquet")
-        _atomic_parquet(_to_disk(errors), self.dir / f"{stem}.errors.parquet")
-        _atomic_parquet(_to_disk(record), self.dir / f"{stem}.files.parquet")  # the commit record, last
+        # JSON columns keep their names (json_suffix=""): the layout of the first release
+        atomic_save_npy(self.dir / f"{stem}.npy", np.ascontiguousarray(embeddings, dtype=np.float32))
+        write_frame(figures, self.dir / f"{stem}.figures.parquet", json_suffix="")
+        write_frame(errors, self.dir / f"{stem}.errors.parquet", json_suffix="")
+        write_frame(record, self.dir / f"{stem}.files.parquet", json_suffix="")  # the commit record, last

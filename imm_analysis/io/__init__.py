@@ -10,6 +10,9 @@ importing another ``imm_analysis.io`` module does not import the JSON readers.
 * :mod:`~imm_analysis.io.tables`, :mod:`~imm_analysis.io.columns`: records -> typed columns
 * :mod:`~imm_analysis.io.fast_jsonl`: pyarrow fast path for JSON Lines SimpleQuery exports
 * :mod:`~imm_analysis.io.errors`: ``IMMFormatError``, ``IMMLoadWarning``
+* :mod:`~imm_analysis.io.parquet`: ``write_frame`` / ``read_frame``, frames with dict columns as
+  Parquet (used by saved clustering states and the embedding cache)
+* :mod:`~imm_analysis.io.atomic`: crash-safe file writes (temporary file, fsync, ``os.replace``)
 """
 
 from __future__ import annotations

@@ -167,19 +167,7 @@ class ThresholdTuner:
             ``recut_ms`` (time of the re-cut itself), and with true labels the
             :func:`~imm_analysis.evaluate_clustering` metrics (``bcubed_f``, ``pairwise_f``, ...).
         """
-        unknown = set(params) - set(_PARAMS)
-        if unknown:
-            raise TypeError(f"ThresholdTuner.set: unknown parameter(s) {sorted(unknown)}; expected {list(_PARAMS)}")
-        new = dict(self._params)
-        for k, v in params.items():
-            new[k] = int(v) if k == "min_faces" else float(v)
-        if new["threshold"] < self.threshold_floor - 1e-12 or new["threshold"] > 1.0:
-            raise ValueError(
-                f"threshold {new['threshold']} is outside [{self.threshold_floor}, 1]; fit with a lower linkage_floor"
-            )
-        if new["min_faces"] < 1:
-            raise ValueError(f"min_faces must be >= 1, got {new['min_faces']}")
-        self._params = new
+        self._params = self._checked(params, "set")
         summary = self._apply()
         if self._widget is not None:
             self._sync_controls()
@@ -189,23 +177,37 @@ class ThresholdTuner:
     def sweep(self, thresholds: Any, **params: Any) -> pd.DataFrame:
         """Summaries at several thresholds (other parameters from ``params`` or the current ones).
 
-        The tuner's parameters and display are left as they were: this is a batch of
-        :meth:`set` calls without redrawing the widget.
+        Each row is what :meth:`set` would return at that threshold, computed by re-cutting the
+        fitted clusterer directly: the tuner's parameters, labels, summary and display are not
+        touched (the HD mask is computed once for the whole sweep).
 
         Returns
         -------
         DataFrame
             One row per threshold with the columns of the :meth:`set` summary.
         """
-        saved, widget = dict(self._params), self._widget
-        self._widget = None
-        try:
-            rows = [self.set(threshold=float(t), **params) for t in thresholds]
-        finally:
-            self._params = saved
-            self._apply()
-            self._widget = widget
-        return pd.DataFrame(rows)
+        if "threshold" in params:
+            raise TypeError("ThresholdTuner.sweep: pass the thresholds as the first argument, not threshold=")
+        base = self._checked(params, "sweep")
+        hd = self._hd_for(base)
+        rows = [self._evaluate(self._checked({"threshold": t}, "sweep", base=base), hd)[1] for t in thresholds]
+        return pd.DataFrame(rows, columns=None if rows else list(self.summary))
+
+    def _checked(self, params: Mapping[str, Any], caller: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``base`` (default the current parameters) updated with ``params``, validated."""
+        unknown = set(params) - set(_PARAMS)
+        if unknown:
+            raise TypeError(f"ThresholdTuner.{caller}: unknown parameter(s) {sorted(unknown)}; expected {list(_PARAMS)}")
+        new = dict(self._params if base is None else base)
+        for k, v in params.items():
+            new[k] = int(v) if k == "min_faces" else float(v)
+        if new["threshold"] < self.threshold_floor - 1e-12 or new["threshold"] > 1.0:
+            raise ValueError(
+                f"threshold {new['threshold']} is outside [{self.threshold_floor}, 1]; fit with a lower linkage_floor"
+            )
+        if new["min_faces"] < 1:
+            raise ValueError(f"min_faces must be >= 1, got {new['min_faces']}")
+        return new
 
     def to_clusterer(self) -> FigureClusterer:
         """An unfitted :class:`FigureClusterer` with the current parameters.
@@ -221,22 +223,28 @@ class ThresholdTuner:
 
     def hd_mask(self) -> np.ndarray:
         """High-definition flags at the current criteria (all True without figures)."""
-        key = tuple(self._params[k] for k in HD_DEFAULTS)
-        if self._hd is None or key != self._hd_key:
-            if self.figures is None:
-                self._hd = np.ones(len(self.embeddings), dtype=bool)
-            else:
-                self._hd = hd_mask(self.figures, **{k: self._params[k] for k in HD_DEFAULTS})[0]
-            self._hd_key = key
+        self._hd = self._hd_for(self._params)
+        self._hd_key = tuple(self._params[k] for k in HD_DEFAULTS)
         return self._hd
 
+    def _hd_for(self, p: Mapping[str, Any]) -> np.ndarray:
+        """High-definition flags at the criteria of ``p`` (the cached mask when they are the current ones)."""
+        key = tuple(p[k] for k in HD_DEFAULTS)
+        if self._hd is not None and key == self._hd_key:
+            return self._hd
+        if self.figures is None:
+            return np.ones(len(self.embeddings), dtype=bool)
+        return hd_mask(self.figures, **{k: p[k] for k in HD_DEFAULTS})[0]
+
     def _apply(self) -> dict[str, Any]:
-        p = self._params
-        hd = self.hd_mask()
+        self.labels_, self.summary = self._evaluate(self._params, self.hd_mask())
+        return dict(self.summary)
+
+    def _evaluate(self, p: Mapping[str, Any], hd: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """Labels and summary at parameters ``p`` with HD flags ``hd``; changes nothing on the tuner."""
         t0 = time.perf_counter()
         labels = self.clusterer.recut(p["threshold"], min_faces=p["min_faces"], hd=hd)
         recut_ms = (time.perf_counter() - t0) * 1e3
-        self.labels_ = labels
         clustered = int((labels >= 0).sum())
         summary: dict[str, Any] = {
             **p,
@@ -251,8 +259,7 @@ class ThresholdTuner:
 
             metrics = evaluate_clustering(self.true_labels, labels)
             summary.update({k: v for k, v in metrics.items() if k not in ("n_clusters", "n_independent")})
-        self.summary = summary
-        return dict(summary)
+        return labels, summary
 
     # ------------------------------------------------------------------ inspection
     def largest_clusters(self, n: int | None = None) -> list[int]:
