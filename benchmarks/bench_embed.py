@@ -15,9 +15,10 @@ Measured in one process, on the same model pack and the same files:
   ``det_size=(160, 160)``: the same detector pass ``embed_crops(detect=True)`` makes, then
   insightface's per-face alignment and recognizer call. A second reference line gives the bare
   per-face recognizer loop (``ArcFaceONNX.get_feat`` one crop at a time), the fair comparison for
-  ``detect=False``. On crops, the 2x target cannot be met: even the raw batched recognizer is
-  only ~1.3x faster than one-at-a-time calls (the 128-d MobileFaceNet is small, so batching
-  saves little), and the pipeline does the same detector work as the baseline.
+  ``detect=False``: the raw batched recognizer is only 1.1-1.7x faster than one-at-a-time calls
+  (the 128-d MobileFaceNet is small, so batching saves little). With ``detect=True`` the gain
+  over the baseline comes from batching the detector too (``FaceModel.detect_many``), which
+  the limit does as well.
 
 The photos run also reports ``decode_scale=1`` (full JPEG decoding) and the mean cosine between
 its embeddings and those of the default reduced decoding; the CPU time of decoding alone and the
