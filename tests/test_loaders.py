@@ -356,9 +356,9 @@ def test_total_count_disagreeing_with_rows_warns(tmp_path):
     with pytest.warns(IMMLoadWarning, match="TotalCount says 3 clusters but 2 were loaded"):
         load_clusters(short)
     files_pages = [simple_query([file(1, [face(1)])], TotalHits=5)]
-    with pytest.warns(IMMLoadWarning, match="TotalCount says 5 files but 1 were loaded"):
+    with pytest.warns(IMMLoadWarning, match="TotalHits says 5 files but 1 were loaded"):
         load_figures(files_pages)
-    with pytest.warns(IMMLoadWarning, match="TotalCount says 5 files but 1 were loaded"):
+    with pytest.warns(IMMLoadWarning, match="TotalHits says 5 files but 1 were loaded"):
         load_figures(_write_jsonl(tmp_path / "t.jsonl", files_pages))
 
 
@@ -450,6 +450,8 @@ def test_wrong_field_type_names_file_record_and_field(tmp_path):
         (load_figures, simple_query([file(1, [face(1), "face"])]), "document, Files[0].Figures[1]", None),
         (load_figures, query_figure_clusters([cluster(1, file(3, [face(1, Gender=1)]))]), "document, FigureClusters[0].Cover.Figures[0]", "Gender"),
         (load_clusters, {"FigureClusters": {"a": 1}}, "document", "FigureClusters"),
+        (load_clusters, query_figure_clusters([cluster(1)], TotalCount="2"), "document", "TotalCount"),
+        (load_files, simple_query([file(1, [])], TotalHits=1.5), "document", "TotalHits"),
     ],
 )
 def test_bad_fields_are_named(loader, doc, record, field):

@@ -39,7 +39,7 @@ class FastFigures:
     chunks: dict[str, Any]
     n: int
     file_ids: pa.Array  # one per file (for the TotalCount check)
-    totals: list[int] = field(default_factory=list)
+    totals: list[tuple[str, int]] = field(default_factory=list)  # (TotalCount or TotalHits, value)
 
 
 def _struct_type(table: RecordTable) -> pa.StructType:
@@ -111,7 +111,7 @@ def _figures(table: pa.Table) -> FastFigures | None:
         chunks[col] = ctx[col][file_of_face] if kind == "time" else ctx[col].take(take)
     chunks["extra"] = _extras(faces)
     totals = [
-        int(v) for name in ("TotalCount", "TotalHits") for v in pc.unique(table[name]).drop_null().to_pylist()
+        (name, int(v)) for name in ("TotalCount", "TotalHits") for v in pc.unique(table[name]).drop_null().to_pylist()
     ]
     return FastFigures(chunks, len(faces), ctx["file_id"], totals)
 

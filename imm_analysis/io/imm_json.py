@@ -411,28 +411,32 @@ class _Seen:
         self.kind = kind
         self.kinds: set[str] = set()
         self.totals: dict[int, str] = {}
+        self.keys: set[str] = set()  # TotalCount (QueryFigureClusters) or TotalHits (SimpleQuery)
 
     def page(self, page: Page) -> None:
         self.kinds.add(page.kind)
         if page.kind == self.kind and page.total is not None:
             self.totals.setdefault(page.total, f"{page.source}, {page.label}")
+            self.keys.add(page.total_key)
 
     def fast(self, fast: FastFigures, source: str) -> None:
         self.kinds.add("files")
-        for total in fast.totals:
+        for key, total in fast.totals:
             self.totals.setdefault(total, source)
+            self.keys.add(key)
 
     def check_total(self, n: int | None) -> None:
         if self.kind == "clusters" and self.kinds == {"files"}:
             _warn("the input holds only file responses (SimpleQuery, GetFileMeta); no clusters were loaded")
         if not self.totals or n is None:
             return
+        key = "/".join(sorted(self.keys))
         if len(self.totals) > 1:
-            _warn(f"pages disagree on TotalCount ({sorted(self.totals)}); loaded {n} {self.kind}")
+            _warn(f"pages disagree on {key} ({sorted(self.totals)}); loaded {n} {self.kind}")
         else:
             total = next(iter(self.totals))
             if total != n:
-                _warn(f"TotalCount says {total} {self.kind} but {n} were loaded ({self.totals[total]})")
+                _warn(f"{key} says {total} {self.kind} but {n} were loaded ({self.totals[total]})")
 
 
 def _warn(message: str) -> None:

@@ -41,7 +41,7 @@ class Page:
 
     ``prefix`` names the records' place in the document for error messages
     (``Files`` gives ``Files[3]``; ``""`` is a bare record). ``total`` is the
-    response's ``TotalCount`` (or ``TotalHits``) when it has one.
+    response's ``TotalCount`` (or ``TotalHits``, then ``total_key`` says so) when it has one.
     """
 
     kind: str  # "clusters" or "files"
@@ -50,6 +50,7 @@ class Page:
     label: str
     prefix: str
     total: int | None = None
+    total_key: str = "TotalCount"  # the response's name for ``total``: TotalCount or TotalHits
 
     def where(self, i: int) -> str:
         """Record label of item ``i``: ``line 3, Files[2]``."""
@@ -77,9 +78,10 @@ def _pages(source: str, label: str, value: Any, log: ErrorLog) -> Iterator[Page]
     if isinstance(value.get("body"), dict) and "statusCode" in value:  # SDK to_map() wrapper
         yield from _pages(source, label, value["body"], log)
         return
-    total = value.get("TotalCount", value.get("TotalHits"))
+    total_key = "TotalCount" if "TotalCount" in value else "TotalHits"  # QueryFigureClusters / SimpleQuery
+    total = value.get(total_key)
     if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
-        log.add(source, label, "TotalCount", f"expected an integer, got {total!r}")
+        log.add(source, label, total_key, f"expected an integer, got {total!r}")
         total = None
     for key, kind in (("FigureClusters", "clusters"), ("Files", "files")):
         if key in value:
@@ -89,7 +91,7 @@ def _pages(source: str, label: str, value: Any, log: ErrorLog) -> Iterator[Page]
             if not isinstance(items, list):
                 log.add(source, label, key, f"expected a list, got {type(items).__name__}")
                 return
-            yield Page(kind, items, source, label, key, total)
+            yield Page(kind, items, source, label, key, total, total_key)
             return
     for key, kind in (("FigureCluster", "clusters"), ("File", "files")):
         if key in value:
