@@ -1,4 +1,4 @@
-"""Benchmark: ``make_embeddings`` at 1,000,000 x 512, and ``make_dataset`` at 100,000 faces.
+"""Benchmark: ``make_embeddings`` at 1,000,000 x 512, ``make_dataset`` at 100,000 faces, and its IMM pages.
 
 ``make_embeddings`` is timed on ``--n`` labels (about 10 faces per person) and compared with
 a straightforward float64 implementation of the same model (one big array per step, no
@@ -79,6 +79,13 @@ def main() -> None:
     print(
         f"make_dataset({args.dataset_people:,} people): {len(ds.figures):,} faces, {len(ds.files):,} files in {t_ds:.2f} s"
     )
+    # IMM pages: converted once and cut into pages, so the cost is that of one whole-frame conversion
+    from imm_analysis.io.imm_json import to_imm_files
+
+    pages, t_pages = _timed(ds.to_imm_pages, False, page_size=100)
+    _, t_one = _timed(to_imm_files, ds.files, ds.figures)
+    print(f"to_imm_pages(clustered=False, page_size=100): {len(pages['files']):,} pages in {t_pages:.2f} s; "
+          f"one to_imm_files of everything (baseline) {t_one:.2f} s; ratio {t_pages / t_one:.2f}")
 
 
 if __name__ == "__main__":
