@@ -442,8 +442,8 @@ class ClusterState:
         hd = np.concatenate([self._hd, hd_new])
         codes = self._image_codes(figures)
         cluster_ids = self.clusters["cluster_id"].astype(str).tolist()
-        lookup = {c: i for i, c in enumerate(cluster_ids)}
-        old_labels = np.array([lookup.get(c, -1) for c in self._ids()], dtype=np.int64)
+        ids = self.figures["figure_cluster_id"].astype("string").fillna("")
+        old_labels = pd.Index(cluster_ids).get_indexer(ids).astype(np.int64)  # -1: independent or unavailable
         cannot = None
         if len(self._cannot):
             pos = pd.Index(figures["figure_id"].astype(str))
