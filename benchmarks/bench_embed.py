@@ -95,12 +95,14 @@ def limit_images(model, rgbs: list[np.ndarray], batch_size: int, square: bool = 
 
 def decode_cpu(model, photos: list[Path]) -> float:
     """CPU seconds to decode the photos as the pipeline does (reduced JPEG decoding), one thread."""
+    from imm_analysis.faces.embed import _decode_reduction
     from imm_analysis.io.media import read_image
 
+    reduce = _decode_reduction("auto")  # embed_images' default
     datas = [p.read_bytes() for p in photos]
     c = time.process_time()
     for p, d in zip(photos, datas, strict=True):
-        read_image(p, data=d, reduce=8, fit=model.det_size)
+        read_image(p, data=d, reduce=reduce, fit=model.det_size)
     return time.process_time() - c
 
 
@@ -123,8 +125,8 @@ def limit_crops(model, crops: np.ndarray, batch_size: int, detect: bool) -> floa
     import cv2
 
     rec = model._sessions["recognizer"]
-    det, _ = model._det_batch if model._det_batch is not None else (model._sessions["detector"], None)
-    det_bs = 16 if model._det_batch is not None else 1
+    det = model._sessions["detector"]
+    det_bs = 16 if det.layouts is not None else 1
     rec_blob = np.ascontiguousarray(((crops.astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2))
     det_blobs = []
     if detect:

@@ -192,10 +192,12 @@ def test_fit_canvas_is_the_square_canvas_cropped(model, pack_dir, faces_dir):
 def test_detect_many_equals_detect(model, faces_dir):
     """Batched detection (canvas sizes mixed, batches split) gives what one image at a time gives."""
     import cv2
+    import onnxruntime as ort
 
     from imm_analysis.io.media import read_image
 
-    assert model._det_batch is not None  # the shared det_500m is exported for one image; patched to batch
+    det = model._sessions[DETECTOR]
+    assert det.layouts is not None  # the shared det_500m is exported for one image; patched to batch
     prepared = [model.detector_input(read_image(p)[0]) for p in sorted((faces_dir / "photos").glob("person_0[0-1]/*.jpg"))]
     for p in sorted((faces_dir / "lfw_dev").rglob("*.jpg"))[:9]:
         crop = cv2.copyMakeBorder(read_image(p)[0], 24, 24, 24, 24, cv2.BORDER_CONSTANT, value=(0, 0, 0))
@@ -211,6 +213,11 @@ def test_detect_many_equals_detect(model, faces_dir):
         np.testing.assert_allclose(kps, k1, atol=1e-3)
         found += len(boxes)
     assert found >= len(prepared)  # a face in every photo and crop
+    # one image through the patched graph = the graph as exported
+    exported = ort.InferenceSession(str(det.path), providers=["CPUExecutionProvider"])
+    for got, want in zip(det.run(prepared[0][0]), exported.run(det.output_names, {det.input_name: prepared[0][0]}),
+                         strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_split_batch_layouts():
@@ -223,5 +230,15 @@ def test_split_batch_layouts():
     interleaved = per_image.transpose(1, 2, 0, 3, 4).reshape(-1, 10)
     np.testing.assert_array_equal(_split_batch(interleaved, 3, ("interleaved", 2)), want)
     np.testing.assert_array_equal(_split_batch(want.reshape(-1, 10), 3, ("image-major", 2)), want)
-    np.testing.assert_array_equal(_split_batch(want, 3, ("batch-first", 2)), want)
+    np.testing.assert_array_equal(_split_batch(want, 3, ("image-major", 2)), want)  # (n, rows, k) as exported
     assert not np.array_equal(_split_batch(interleaved, 3, ("image-major", 2)), want)
+
+
+def test_every_shared_pack_batches(shared_dir):
+    """Both shared packs' detectors and recognizers take batches after the in-memory patch."""
+    for name in ("mbf128_det500m", "mbf128_scrfd2.5g"):
+        m = FaceModel(shared_dir / "models" / name)
+        det, rec = m._sessions[DETECTOR], m._sessions[RECOGNIZER]
+        assert rec.layouts is not None and rec.layouts[0][0] == "image-major" and rec.max_batch is None, name
+        assert det.layouts is not None and {kind for kind, _ in det.layouts} == {"interleaved"}, name
+        assert {a for _, a in det.layouts} == {m._anchors}, name  # found at load, agrees with the head count

@@ -21,7 +21,7 @@ from imm_analysis.cluster.knn import (
     prepare_embeddings,
     resolve_backend,
 )
-from imm_analysis.cluster.linkage import Dendrogram, average_linkage, cut, found_clusters
+from imm_analysis.cluster.linkage import Dendrogram, average_linkage, cut, first_seen_ranks, found_clusters
 
 __all__ = ["FigureClusterer", "cluster_faces"]
 
@@ -452,11 +452,7 @@ def _join_leftovers(labels: np.ndarray, comp: np.ndarray, hd: np.ndarray, min_fa
         new = none & (hd_count[comp] >= max(int(min_faces), 1))
         out[new] = n_lab + comp[new]  # temporary ids, renumbered below
     ok = out >= 0
-    if ok.any():
-        roots, first, inv = np.unique(out[ok], return_index=True, return_inverse=True)
-        rank = np.empty(len(roots), dtype=np.int64)
-        rank[np.argsort(first, kind="stable")] = np.arange(len(roots))
-        out[ok] = rank[inv]
+    out[ok] = first_seen_ranks(out[ok])
     return out
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from imm_analysis.cluster._kernels import gather_rows, merge_order, mutual_best, pair_dots, sorted_edges
 
-__all__ = ["Dendrogram", "average_linkage", "cut", "found_clusters"]
+__all__ = ["Dendrogram", "average_linkage", "cut", "first_seen_ranks", "found_clusters"]
 
 
 @dataclass
@@ -382,9 +382,19 @@ def found_clusters(component: np.ndarray, hd: np.ndarray, min_faces: int) -> np.
     hd_count = np.bincount(component, weights=np.asarray(hd, dtype=np.float64), minlength=int(component.max()) + 1)
     ok = hd_count[component] >= max(int(min_faces), 1)
     labels = np.full(n, -1, dtype=np.int64)
-    if ok.any():
-        roots, first, inv = np.unique(component[ok], return_index=True, return_inverse=True)
-        rank = np.empty(len(roots), dtype=np.int64)
-        rank[np.argsort(first, kind="stable")] = np.arange(len(roots))
-        labels[ok] = rank[inv]
+    labels[ok] = first_seen_ranks(component[ok])
     return labels
+
+
+def first_seen_ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's number 0, 1, ... in order of first appearance (equal values, equal numbers).
+
+    Examples
+    --------
+    >>> first_seen_ranks(np.array([7, 3, 7, 9, 3]))
+    array([0, 1, 0, 2, 1])
+    """
+    roots, first, inv = np.unique(values, return_index=True, return_inverse=True)
+    rank = np.empty(len(roots), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(roots))
+    return rank[inv.reshape(-1)]

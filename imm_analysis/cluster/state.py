@@ -27,7 +27,7 @@ from imm_analysis import schema
 from imm_analysis.cluster.constraints import image_keys, resolve_hd
 from imm_analysis.cluster.incremental import extend_graph, incremental_labels
 from imm_analysis.cluster.knn import KNNGraph, NeighborIndex, prepare_embeddings, resolve_backend
-from imm_analysis.cluster.stats import cluster_table, new_cluster_ids
+from imm_analysis.cluster.stats import cluster_table, new_cluster_ids, ordered_clusters
 from imm_analysis.io.atomic import atomic_save_npy, atomic_write_bytes, fsync_dir
 from imm_analysis.io.parquet import category_dtypes, read_frame, write_frame
 
@@ -612,6 +612,4 @@ def _splice(kept: pd.DataFrame, part: pd.DataFrame) -> pd.DataFrame:
         f[list(part.columns)].astype({c: "string" for c in part.columns if isinstance(f[c].dtype, pd.CategoricalDtype)})
         for f in (kept, part)
     ]
-    out = pd.concat(frames, ignore_index=True)
-    out = out.sort_values(["face_count", "cluster_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    return schema.coerce_frame(out, "clusters")
+    return ordered_clusters(pd.concat(frames, ignore_index=True))

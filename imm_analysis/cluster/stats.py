@@ -9,7 +9,7 @@ import pandas as pd
 
 from imm_analysis import schema
 
-__all__ = ["new_cluster_ids", "cluster_table"]
+__all__ = ["new_cluster_ids", "cluster_table", "ordered_clusters"]
 
 
 def new_cluster_ids(n: int, rng: np.random.Generator | None = None) -> list[str]:
@@ -118,5 +118,10 @@ def cluster_table(
                 else:
                     out.loc[known, col] = values
     out.insert(0, "cluster_id", out.index.astype(str))
-    out = out.sort_values(["face_count", "cluster_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    return schema.coerce_frame(out, "clusters")
+    return ordered_clusters(out)
+
+
+def ordered_clusters(clusters: pd.DataFrame) -> pd.DataFrame:
+    """A clusters frame in :func:`cluster_table`'s order (largest first, then by id), typed by the schema."""
+    out = clusters.sort_values(["face_count", "cluster_id"], ascending=[False, True], kind="stable")
+    return schema.coerce_frame(out.reset_index(drop=True), "clusters")

@@ -191,9 +191,16 @@ def _make_batch_dynamic(model) -> bool:
 
 
 class _Session:
-    """An onnxruntime session with its input name, shape and normalisation."""
+    """An onnxruntime session with its input name, shape and normalisation.
 
-    def __init__(self, path: Path, role: str, providers: list[Any], options: Any, *, batchable: bool = False) -> None:
+    A graph exported for one image at a time (batch axis fixed at 1) is made to take any batch
+    in memory (:func:`_make_batch_dynamic`) and kept so only when a batch of two reproduces two
+    single runs; ``layouts`` then says how each output's rows split into images (see
+    :func:`_batch_layouts`). Otherwise the original graph runs one image per call
+    (``layouts`` is None, ``max_batch`` 1).
+    """
+
+    def __init__(self, path: Path, role: str, providers: list[Any], options: Any) -> None:
         import onnx
         import onnxruntime as ort
 
@@ -201,51 +208,31 @@ class _Session:
         self.role = role
         proto = onnx.load(str(path))
         self.embedded_norm = _embedded_normalisation(proto)
-        self.max_batch: int | None = None  # None = any batch size
         fixed_batch = proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
-        single = None
-        if batchable and fixed_batch:
-            single = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
-            if _make_batch_dynamic(proto):
-                self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
-                if not self._same_as(single):
-                    logger.warning("%s: batching changes its outputs; running it one face at a time", path.name)
-                    self.session, self.max_batch = single, 1
-            else:  # pragma: no cover
-                self.session, self.max_batch = single, 1
-        elif fixed_batch and role != DETECTOR:
-            self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
-            self.max_batch = 1
-        else:
-            self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
+        self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
+        self.layouts: list[tuple[str, int]] | None = None
+        if fixed_batch and _make_batch_dynamic(proto):
+            batched = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
+            self.layouts = _batch_layouts(batched, self.session)
+            if self.layouts is not None:
+                self.session = batched
+            else:
+                log = logger.info if role == DETECTOR else logger.warning  # detectors ran one image at a time anyway
+                log("%s: batching changes its outputs; running it one image at a time", path.name)
+        elif not fixed_batch:
+            self.layouts = _batch_layouts(self.session, self.session)
+        self.max_batch = None if self.layouts is not None else 1  # None = any batch size
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_shape = tuple(inp.shape)
         self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def _same_as(self, single: Any) -> bool:
-        rng = np.random.default_rng(0)
-        shape = [2] + [int(d) for d in single.get_inputs()[0].shape[1:]]
-        x = rng.standard_normal(shape).astype(np.float32)
-        name = single.get_inputs()[0].name
-        batch = self.session.run(None, {name: x})[0]
-        ones = np.concatenate([single.run(None, {name: x[i : i + 1]})[0] for i in range(2)])
-        return batch.shape == ones.shape and bool(np.allclose(batch, ones, atol=1e-4, rtol=1e-3))
-
-    @classmethod
-    def wrap(cls, session: Any, like: _Session) -> _Session:
-        """A :class:`_Session` around another onnxruntime session of the same file and role."""
-        out = cls.__new__(cls)
-        out.__dict__.update(like.__dict__)
-        out.session, out.max_batch = session, None
-        out.input_shape = tuple(session.get_inputs()[0].shape)
-        return out
-
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         return self.session.run(self.output_names, {self.input_name: blob})
 
     def run_batched(self, blob: np.ndarray, batch_size: int) -> np.ndarray:
-        size = 1 if self.max_batch == 1 else max(1, batch_size)
+        """The first output for every row of ``blob``, ``batch_size`` rows per call (image after image)."""
+        size = max(1, batch_size) if self.layouts is not None and self.layouts[0][0] == "image-major" else 1
         outs = [self.run(blob[i : i + size])[0] for i in range(0, len(blob), size)]
         return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
@@ -346,7 +333,7 @@ class FaceModel:
         self.files = {role: info.path for role, info in chosen.items()}
         self._sessions: dict[str, _Session] = {}
         for role, info in chosen.items():
-            self._sessions[role] = _Session(info.path, role, provider_list, options, batchable=role != DETECTOR)
+            self._sessions[role] = _Session(info.path, role, provider_list, options)
         det = self._sessions[DETECTOR]
         fixed = det.input_shape[2:]
         self._det_fixed: tuple[int, int] | None = None
@@ -366,7 +353,6 @@ class FaceModel:
         self._strides = (8, 16, 32) if self._fmc == 3 else (8, 16, 32, 64, 128)
         self._anchors = 2 if self._fmc == 3 else 1
         self._det_groups = self._group_detector_outputs()
-        self._det_batch = _batched_detector(det, self._anchors, provider_list, options)
         rec = self._sessions[RECOGNIZER]
         if rec_norm is None:
             rec_norm = (0.0, 1.0) if rec.embedded_norm else (127.5, 127.5)
@@ -565,10 +551,10 @@ class FaceModel:
         list of (boxes, kps)
             As :meth:`detect`, in the order of ``prepared``.
         """
-        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(prepared)
-        if self._det_batch is None or batch_size <= 1:
+        det = self._sessions[DETECTOR]
+        if det.layouts is None or batch_size <= 1:
             return [self.detect(None, prepared=pr) for pr in prepared]
-        session, layout = self._det_batch
+        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(prepared)
         by_size: dict[tuple[int, int], list[int]] = {}
         for i, (_, _, wh) in enumerate(prepared):
             by_size.setdefault(tuple(wh), []).append(i)
@@ -578,8 +564,8 @@ class FaceModel:
                 if len(part) == 1:
                     out[part[0]] = self.detect(None, prepared=prepared[part[0]])
                     continue
-                outs = session.run(np.concatenate([prepared[i][0] for i in part]))
-                per_image = [_split_batch(o, len(part), layout[j]) for j, o in enumerate(outs)]
+                outs = det.run(np.concatenate([prepared[i][0] for i in part]))
+                per_image = [_split_batch(o, len(part), layout) for o, layout in zip(outs, det.layouts, strict=True)]
                 for n, i in enumerate(part):
                     out[i] = self._decode_detections([o[n] for o in per_image], prepared[i][1], w, h)
         return out  # type: ignore[return-value]
@@ -730,54 +716,47 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def _split_batch(out: np.ndarray, n: int, layout: tuple[str, int]) -> np.ndarray:
-    """A batched detector output as ``(n, rows, k)``: one block of rows per image."""
+    """A batched output as ``(n, rows, k)``: one block of rows per image.
+
+    ``("image-major", _)``: image after image, ``(n, ...)`` or ``(n * rows, k)``.
+    ``("interleaved", a)``: the graph transposed NCHW to (H, W, N, C) before flattening, so the
+    rows run location, image, anchor (``a`` anchors per location), as in insightface's SCRFD exports.
+    """
     kind, anchors = layout
     k = out.shape[-1]
-    if kind == "batch-first":  # (n, rows, k)
-        return out.reshape(n, -1, k)
-    if kind == "image-major":  # (n * rows, k), image after image
-        return out.reshape(n, -1, k)
-    # "interleaved": the graph transposed NCHW to (H, W, N, C) before flattening: rows are
-    # (location, image, anchor), as in insightface's own SCRFD exports
-    return out.reshape(-1, n, anchors, k).transpose(1, 0, 2, 3).reshape(n, -1, k)
+    if kind == "interleaved":
+        return out.reshape(-1, n, anchors, k).transpose(1, 0, 2, 3).reshape(n, -1, k)
+    return out.reshape(n, -1, k)
 
 
-def _batched_detector(det: _Session, anchors: int, providers: list[Any], options: Any) -> tuple[Any, list] | None:
-    """A detector session that takes several images per call, with the row layout of each output.
+_LAYOUTS = (("image-major", 1), *(("interleaved", a) for a in (1, 2, 3, 4)))
 
-    SCRFD graphs are exported for one image; making the batch axis free is enough for the graph
-    to run, but how the rows of several images come out depends on the export. The layout of
-    each output is found by comparing a batch of two random inputs with two single runs, and is
-    accepted only when it reproduces them. None when no layout does.
+
+def _batch_layouts(batched: Any, single: Any) -> list[tuple[str, int]] | None:
+    """The layout (:func:`_split_batch`) of each output of ``batched`` that reproduces ``single``.
+
+    A batch of two random inputs through ``batched`` is compared with the same two inputs run
+    one at a time through ``single``; None when an output matches no layout (or cannot run).
     """
-    import onnx
-    import onnxruntime as ort
-
+    inp = single.get_inputs()[0]
+    shape = [2] + [int(d) if isinstance(d, int) and d > 0 else 64 for d in inp.shape[1:]]  # 64: a free size, /32
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     try:
-        proto = onnx.load(str(det.path))
-        dims = proto.graph.input[0].type.tensor_type.shape.dim
-        if dims[0].dim_value == 1 and not _make_batch_dynamic(proto):
-            return None
-        session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
-        x = np.random.default_rng(0).standard_normal((2, 3, 64, 96)).astype(np.float32)
-        name = session.get_inputs()[0].name
-        batched = session.run(None, {name: x})
-        singles = [det.run(x[i : i + 1]) for i in range(2)]
+        outs = batched.run(None, {inp.name: x})
+        ones = [single.run(None, {inp.name: x[i : i + 1]}) for i in range(2)]
     except Exception as exc:  # noqa: BLE001 - batching is an optimisation; one image per call still works
-        logger.info("%s: no batched detector (%s: %s)", det.path.name, type(exc).__name__, exc)
+        logger.info("no batched runs (%s: %s)", type(exc).__name__, exc)
         return None
     layouts = []
-    for j, out in enumerate(batched):
-        want = np.stack([singles[i][j].reshape(-1, singles[i][j].shape[-1]) for i in range(2)])
-        for layout in (("batch-first", anchors), ("image-major", anchors), ("interleaved", anchors)):
-            if out.size == want.size and np.allclose(_split_batch(out, 2, layout), want, atol=1e-5, rtol=1e-4):
+    for j, out in enumerate(outs):
+        want = np.stack([o[j].reshape(-1, o[j].shape[-1]) for o in ones])
+        for layout in _LAYOUTS:
+            if out.size == want.size and np.allclose(_split_batch(out, 2, layout), want, atol=1e-4, rtol=1e-3):
                 layouts.append(layout)
                 break
         else:
-            logger.info("%s: output %d of a batch matches no known layout; detecting one image at a time",
-                        det.path.name, j)
             return None
-    return _Session.wrap(session, det), layouts
+    return layouts
 
 
 _CENTER_CACHE: dict[tuple[int, int, int, int], np.ndarray] = {}
