@@ -58,45 +58,7 @@ _EXPORTS: dict[str, str] = {
 }
 _SUBMODULES = {"schema", "io", "imm", "quality", "synth", "faces", "cluster", "evaluate", "viz", "widgets", "report", "cli"}
 
-__all__ = [
-    "ClusterState",
-    "FaceModel",
-    "FigureClusterer",
-    "VisitorReport",
-    "calibrate_threshold",
-    "cluster_faces",
-    "compare_clusterings",
-    "diagnose_clustering",
-    "embed_crops",
-    "embed_images",
-    "evaluate_clustering",
-    "get_figure_cluster",
-    "hd_faces",
-    "load_clusters",
-    "load_figures",
-    "load_files_and_figures",
-    "load_files",
-    "project_umap",
-    "quality_summary",
-    "query_figure_clusters",
-    "simple_query",
-    "sweep_thresholds",
-    "to_imm_clusters",
-    "to_imm_files",
-    "visitor_report",
-    "cli",
-    "cluster",
-    "evaluate",
-    "faces",
-    "imm",
-    "io",
-    "quality",
-    "report",
-    "schema",
-    "synth",
-    "viz",
-    "widgets",
-]
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:  # pragma: no cover
     from imm_analysis.cluster.calibrate import calibrate_threshold
@@ -106,7 +68,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from imm_analysis.evaluate import compare_clusterings, evaluate_clustering, sweep_thresholds
     from imm_analysis.faces.embed import embed_crops, embed_images
     from imm_analysis.faces.model import FaceModel
-    from imm_analysis.io.imm_json import load_clusters, load_figures, load_files, to_imm_clusters, to_imm_files
+    from imm_analysis.io.imm_json import (
+        load_clusters,
+        load_figures,
+        load_files,
+        load_files_and_figures,
+        to_imm_clusters,
+        to_imm_files,
+    )
     from imm_analysis.quality import diagnose_clustering, hd_faces, quality_summary
     from imm_analysis.report.visitors import VisitorReport, visitor_report
     from imm_analysis.viz.projection import project_umap

@@ -22,17 +22,7 @@ _EXPORTS: dict[str, str] = {
     "plot_quality_distributions": "imm_analysis.viz.quality_plots",
 }
 
-__all__ = [
-    "load_face_crop",
-    "plot_cluster_montage",
-    "plot_cluster_sizes",
-    "plot_face_montage",
-    "plot_projection",
-    "plot_projections",
-    "plot_quality_distributions",
-    "plot_threshold_sweep",
-    "project_umap",
-]
+__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from imm_analysis.viz.plots import (

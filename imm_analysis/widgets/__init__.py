@@ -16,7 +16,7 @@ _EXPORTS: dict[str, str] = {
     "ClusterBrowser": "imm_analysis.widgets.browser",
 }
 
-__all__ = ["ClusterBrowser", "ThresholdTuner"]
+__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from imm_analysis.widgets.browser import ClusterBrowser
