@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -84,18 +83,115 @@ def test_two_models_never_mix(model, folder, tmp_path, shared_dir):
         EmbeddingCache(cache, meta["model_id"], 128, meta["settings"]).load()
 
 
+class _Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing after the failed write step runs."""
+
+
+def _inject_kill(monkeypatch, cache_mod, at_step: int) -> list[str]:
+    """Make the cache's ``at_step``-th file write (1-based) stop half-way, leaving a partial temp file.
+
+    Returns the names written so far (the step counter).
+    """
+    steps: list[str] = []
+
+    def step(path: Path) -> None:
+        steps.append(path.name)
+        if len(steps) == at_step:
+            (path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp").write_bytes(b"PAR1 half-written")
+            raise _Killed(path.name)
+
+    real_frame, real_npy = cache_mod.write_frame, cache_mod.atomic_save_npy
+
+    def write_frame(frame, path, **kw):
+        step(Path(path))
+        return real_frame(frame, path, **kw)
+
+    def save_npy(path, array):
+        step(Path(path))
+        return real_npy(path, array)
+
+    monkeypatch.setattr(cache_mod, "write_frame", write_frame)
+    monkeypatch.setattr(cache_mod, "atomic_save_npy", save_npy)
+    return steps
+
+
+def _leftovers(cache: Path) -> list[str]:
+    """Files of a cache folder that belong to no committed chunk (temporary files included)."""
+    out = []
+    for store in cache.iterdir():
+        committed = {p.name[: -len(".files.parquet")] for p in store.glob("part-*.files.parquet")}
+        for p in store.iterdir():
+            if p.name == "meta.json":
+                continue
+            if p.name.startswith(".") or p.name.split(".")[0] not in committed:
+                out.append(p.name)
+    return out
+
+
+@pytest.fixture()
+def small(folder, tmp_path):
+    """Three real photos and the corrupt file: four chunks of one file each."""
+    d = tmp_path / "small"
+    d.mkdir()
+    for p in sorted(folder.iterdir())[:3] + [folder / "99_corrupt.jpg"]:
+        (d / p.name).symlink_to(p.resolve()) if p.is_symlink() else shutil.copy(p, d / p.name)
+    return d
+
+
+def test_killed_at_every_write_step_then_resumed(model, small, tmp_path, monkeypatch):
+    """Kill ``embed_images`` at each write step in turn: the next run completes, every file once, nothing lost."""
+    import imm_analysis.faces.cache as cache_mod
+
+    reference = embed_images(small, model, progress=False)
+    assert len(reference.files) == 3 and len(reference.errors) == 1
+    # count the write steps of a full run
+    with monkeypatch.context() as m:
+        steps = _inject_kill(m, cache_mod, at_step=10**9)
+        embed_images(small, model, cache_dir=tmp_path / "count", progress=False, chunk_files=1, workers=0)
+    n_steps = len(steps)
+    assert n_steps == 4 * 4  # a chunk per file (the corrupt file's error last) x 4 files each
+    for k in range(1, n_steps + 1):
+        cache = tmp_path / f"cache{k}"
+        with monkeypatch.context() as m:
+            _inject_kill(m, cache_mod, at_step=k)
+            with pytest.raises(_Killed):
+                embed_images(small, model, cache_dir=cache, progress=False, chunk_files=1, workers=0)
+        assert _leftovers(cache), k  # the kill left a half-written part behind
+        resumed = embed_images(small, model, cache_dir=cache, progress=False, chunk_files=1)
+        assert not _leftovers(cache), (k, _leftovers(cache))  # stale parts cleaned
+        assert resumed.stats["cached_files"] == (k - 1) // 4, k  # the chunks committed before the kill are kept
+        _same(resumed, reference)
+        uris = list(resumed.files["uri"]) + list(resumed.errors["uri"])
+        assert len(uris) == len(set(uris)) == 4
+        again = embed_images(small, model, cache_dir=cache, progress=False)
+        assert again.stats["new_files"] == 0
+        _same(again, reference)
+
+
 KILLED_RUN = textwrap.dedent(
     """
-    import sys, time
+    import os, sys
+    from pathlib import Path
     from imm_analysis.faces import cache as cache_mod
     from imm_analysis.faces.embed import embed_images
     from imm_analysis.faces.model import FaceModel
 
-    write = cache_mod.EmbeddingCache.write_chunk
-    def slow_write(self, *a, **k):
-        write(self, *a, **k)
-        time.sleep(0.6)  # leave the parent time to kill us between chunks (or during the next one)
-    cache_mod.EmbeddingCache.write_chunk = slow_write
+    at = int(sys.argv[4])
+    steps = []
+    def step(path):
+        path = Path(path)
+        steps.append(path.name)
+        if len(steps) == at:
+            (path.parent / f".{path.name}.0123abcd.tmp").write_bytes(b"half")
+            os._exit(9)  # no cleanup, no finally: as SIGKILL
+    real_frame, real_npy = cache_mod.write_frame, cache_mod.atomic_save_npy
+    def write_frame(frame, path, **kw):
+        step(path)
+        return real_frame(frame, path, **kw)
+    def save_npy(path, array):
+        step(path)
+        return real_npy(path, array)
+    cache_mod.write_frame, cache_mod.atomic_save_npy = write_frame, save_npy
     model = FaceModel(sys.argv[1], det_size=480)
     embed_images(sys.argv[2], model, cache_dir=sys.argv[3], progress=False, chunk_files=2, workers=1)
     print("finished")
@@ -103,33 +199,26 @@ KILLED_RUN = textwrap.dedent(
 )
 
 
-def test_sigkill_then_resume_is_identical(model, folder, tmp_path, pack_dir):
+def test_process_killed_mid_chunk_then_resume_is_identical(model, folder, tmp_path, pack_dir):
+    """A child process dies (``os._exit``) half-way through its third chunk; the next run resumes from disk."""
     cache = tmp_path / "cache"
     script = tmp_path / "run.py"
     script.write_text(KILLED_RUN)
     root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, str(script), str(pack_dir), str(folder), str(cache)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list(cache.glob("*/part-*.files.parquet"))) < 2:
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    time.sleep(0.3)  # land somewhere in the next chunk
-    proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
-    assert b"finished" not in out
-    done_before = len(list(cache.glob("*/part-*.files.parquet")))
-    assert 2 <= done_before < 8  # 15 files in chunks of 2: killed half-way
+    proc = subprocess.run([sys.executable, str(script), str(pack_dir), str(folder), str(cache), "10"],
+                          capture_output=True, env=env, timeout=300)
+    assert proc.returncode == 9, proc.stderr.decode()[-2000:]
+    assert b"finished" not in proc.stdout
+    assert len(list(cache.glob("*/part-*.files.parquet"))) == 2  # steps 1-8: two chunks committed
+    assert _leftovers(cache)
 
     resumed = embed_images(folder, model, cache_dir=cache, progress=False)
-    assert 0 < resumed.stats["new_files"] < 14 and resumed.stats["cached_files"] >= 4
+    assert resumed.stats["new_files"] == 14 - 4 and resumed.stats["cached_files"] == 4
     assert resumed.figures["figure_id"].is_unique
+    assert not _leftovers(cache)
     fresh = embed_images(folder, model, progress=False)
     _same(resumed, fresh)
-    # and a third run reads it all back identically
     again = embed_images(folder, model, cache_dir=cache, progress=False)
     assert again.stats["new_files"] == 0
     _same(again, fresh)

@@ -16,13 +16,22 @@ either a complete chunk or one that is ignored and redone. Rows
 are keyed by ``cache_key`` (the file's SHA-256, plus the sampling rate for videos); a key found in
 several chunks (two runs at once) is read once. Opening a folder whose ``meta.json`` names another
 model raises, and so does a chunk recorded by another model: embeddings of two models never mix.
+
+Killed runs leave no lasting trace: parts of a chunk that was never committed (its files written
+before the ``.files.parquet`` record, and ``.<name>.<random>.tmp`` files of an interrupted
+write) are removed when the folder is next opened (:meth:`EmbeddingCache.clean_stale`). A part
+is stale when the process that wrote it (its pid is in the name) is gone, or is this very
+process and no longer writing it; parts of a run still in progress elsewhere are left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,6 +46,21 @@ from imm_analysis.io.parquet import read_frame, write_frame
 __all__ = ["EmbeddingCache", "CachedEntry", "atomic_write_bytes"]
 
 _FORMAT = 1
+_PART = re.compile(r"^\.?(part-\d+-(\d+)-[0-9a-f]+)\.")
+_writing: set[str] = set()  # chunk stems this process is writing right now
+_writing_lock = threading.Lock()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 @dataclass
@@ -87,6 +111,40 @@ class EmbeddingCache:
                 )
         else:
             atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
+        self.clean_stale()
+
+    def clean_stale(self) -> list[str]:
+        """Remove the parts of chunks that were never committed by a process that is gone.
+
+        Returns the names removed (the files of one killed chunk, and temporary files of
+        interrupted writes). Parts written by a live process (another run at work on this
+        folder) are kept; those of this process are kept while it is writing them.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cache = EmbeddingCache(tempfile.mkdtemp(), "pack:x@1", 4, {})
+        >>> cache.clean_stale()
+        []
+        """
+        committed = {p.name[: -len(".files.parquet")] for p in self.dir.glob("part-*.files.parquet")}
+        removed = []
+        with _writing_lock:
+            writing = set(_writing)
+        for p in self.dir.iterdir():
+            m = _PART.match(p.name)
+            if m is None or not p.is_file():
+                continue
+            stem, pid = m.group(1), int(m.group(2))
+            is_tmp = p.name.startswith(".")
+            if (stem in committed and not is_tmp) or stem in writing:
+                continue
+            if pid != os.getpid() and _pid_alive(pid):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p.name)
+        return sorted(removed)
 
     def load(self) -> dict[str, CachedEntry]:
         """Every committed entry, keyed by ``cache_key`` (the first chunk wins when a key repeats)."""
@@ -144,8 +202,14 @@ class EmbeddingCache:
         if failed:
             record = pd.concat([record, pd.DataFrame({"cache_key": failed, "status": "error"})], ignore_index=True)
         record["model_id"] = self.model_id
-        # JSON columns keep their names (json_suffix=""): the layout of the first release
-        atomic_save_npy(self.dir / f"{stem}.npy", np.ascontiguousarray(embeddings, dtype=np.float32))
-        write_frame(figures, self.dir / f"{stem}.figures.parquet", json_suffix="")
-        write_frame(errors, self.dir / f"{stem}.errors.parquet", json_suffix="")
-        write_frame(record, self.dir / f"{stem}.files.parquet", json_suffix="")  # the commit record, last
+        with _writing_lock:
+            _writing.add(stem)
+        try:
+            # JSON columns keep their names (json_suffix=""): the layout of the first release
+            atomic_save_npy(self.dir / f"{stem}.npy", np.ascontiguousarray(embeddings, dtype=np.float32))
+            write_frame(figures, self.dir / f"{stem}.figures.parquet", json_suffix="")
+            write_frame(errors, self.dir / f"{stem}.errors.parquet", json_suffix="")
+            write_frame(record, self.dir / f"{stem}.files.parquet", json_suffix="")  # the commit record, last
+        finally:
+            with _writing_lock:
+                _writing.discard(stem)

@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,10 +62,12 @@ from imm_analysis.io.media import (
     MAX_PIXELS,
     VIDEO_EXTENSIONS,
     MediaError,
+    clean_reason,
     content_type,
     from_original,
     media_type,
     read_image,
+    read_media_bytes,
     sample_video,
     to_original,
     video_info,
@@ -141,62 +143,135 @@ class EmbedResult:
 class _Item:
     path: Path
     uri: str
+    error: str | None = None  # why this source cannot be read (bad URI, unlistable folder); becomes an error row
 
 
-def _map_uri(uri: str, uri_root: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]] | None) -> Path:
-    """Local path of ``uri``. ``uri_root``: a folder (``oss://bucket/key`` -> ``root/bucket/key``) or a prefix map."""
-    if "://" not in uri:
-        return Path(uri)
+UriRoot = str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]] | None
+
+
+def _map_uri(uri: str, uri_root: UriRoot) -> Path:
+    """Local path of ``uri`` (raises :class:`PathError`).
+
+    Without ``uri_root`` a URI without a scheme is a local path and a remote one is refused.
+    With ``uri_root`` every URI is confined under its root with symlinks resolved
+    (:func:`imm_analysis.io.paths.confine`): ``oss://bucket/key`` -> ``root/bucket/key`` (or the
+    folder of the longest matching prefix of a mapping), a relative path is taken under the
+    root, an absolute one must lie under it.
+    """
+    from imm_analysis.io.paths import PathError, confine
+
     if uri_root is None:
-        raise ValueError(f"{uri}: remote URI needs a uri_root mapping to a local folder (e.g. uri_root='/data/oss')")
+        if "://" in uri:
+            raise PathError(uri, "remote URI needs a uri_root mapping to a local folder (e.g. uri_root='/data/oss')")
+        return Path(uri).expanduser()
     if isinstance(uri_root, Mapping):
         prefixes = sorted(uri_root, key=len, reverse=True)
         prefix = next((p for p in prefixes if uri.startswith(p)), None)
         if prefix is None:
-            raise ValueError(f"{uri}: no uri_root entry matches (prefixes: {prefixes})")
-        root, rest = Path(uri_root[prefix]), uri[len(prefix) :]
+            raise PathError(uri, f"no uri_root entry matches (prefixes: {prefixes})")
+        root, rest = uri_root[prefix], uri[len(prefix) :].lstrip("/")
     else:
-        root, rest = Path(uri_root), uri.split("://", 1)[1]
-    parts = PurePosixPath(rest.lstrip("/")).parts
-    if ".." in parts or any(p.startswith("/") for p in parts):
-        raise ValueError(f"{uri}: refusing a URI that leaves its root {root} ('..')")
-    path = root.joinpath(*parts)
-    base = os.path.normpath(os.path.abspath(root))
-    if os.path.commonpath([base, os.path.normpath(os.path.abspath(path))]) != base:
-        raise ValueError(f"{uri}: refusing a URI that leaves its root {root}")
-    return path
+        root, rest = uri_root, (uri.split("://", 1)[1].lstrip("/") if "://" in uri else uri)
+    return confine(rest, root)
+
+
+def _item(uri: str, uri_root: UriRoot) -> _Item:
+    from imm_analysis.io.paths import PathError
+
+    try:
+        path = _map_uri(uri, uri_root)
+    except PathError as exc:
+        return _Item(Path(uri), uri, exc.reason)
+    return _Item(path, uri if "://" in uri else str(path.absolute()))
+
+
+def _walk(folder: Path, exts: set[str], uri_root: UriRoot) -> list[_Item]:
+    """Media files under ``folder`` (sorted), plus one error item per folder that cannot be listed.
+
+    Entries that are not regular files (FIFOs, sockets, devices) are kept: reading them fails
+    cleanly and they are reported in ``errors`` rather than silently left out.
+    """
+    from imm_analysis.io.paths import PathError, confine
+
+    found: list[tuple[Path, str | None]] = []
+
+    def unlistable(exc: OSError) -> None:
+        found.append((Path(exc.filename or folder), f"cannot list folder: {exc.strerror or type(exc).__name__}"))
+
+    for dirpath, _dirs, names in os.walk(folder, onerror=unlistable):
+        for name in names:
+            if os.path.splitext(name)[1].lower() in exts:
+                found.append((Path(dirpath) / name, None))
+    out = []
+    for f, err in sorted(found, key=lambda x: x[0]):
+        if err is None and uri_root is not None:
+            try:
+                confine(f, uri_root if not isinstance(uri_root, Mapping) else folder)
+            except PathError as exc:
+                err = exc.reason
+        out.append(_Item(f, str(f.absolute()), err))
+    return out
 
 
 def resolve_sources(
     source: Any,
     *,
-    uri_root: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]] | None = None,
+    uri_root: UriRoot = None,
     extensions: Iterable[str] = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS,
 ) -> list[_Item]:
-    """The files to embed: a directory (recursive, media extensions only, sorted), a path, a list of
-    paths, or a files frame with a ``uri`` column (remote URIs mapped through ``uri_root``)."""
+    """The files to embed, in order.
+
+    Parameters
+    ----------
+    source : path-like, list of path-like, or DataFrame
+        A directory (recursive, media extensions only, sorted), a path, a list of paths or URIs,
+        or a files frame with a ``uri`` column.
+    uri_root : path-like or mapping, optional
+        Where URIs live locally (see :func:`embed_images`). When given, every URI, with or
+        without a scheme, must resolve (symlinks followed) under its root.
+    extensions : iterable of str
+        File name extensions searched for in directories.
+
+    Returns
+    -------
+    list
+        Items with ``path``, ``uri`` and ``error``: a source that cannot be used (a URI that
+        leaves its root, a null ``uri``, a folder that cannot be listed) is kept with its
+        ``error`` set, so it becomes one row of ``errors`` and never aborts the run.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> items = resolve_sources(["oss://b/a.jpg", "../x.jpg"], uri_root=root)
+    >>> [it.path == root.resolve() / "b" / "a.jpg" for it in items][0], items[1].error.startswith("leaves its root")
+    (True, True)
+    """
     exts = {e.lower() for e in extensions}
     if isinstance(source, pd.DataFrame):
         if "uri" not in source.columns:
             raise ValueError(f"a files frame source needs a 'uri' column; columns: {list(source.columns)}")
-        return [_Item(_map_uri(str(u), uri_root), str(u)) for u in source["uri"].dropna()]
+        out = []
+        for i, u in enumerate(source["uri"]):
+            if u is None or (not isinstance(u, str) and pd.isna(u)):
+                out.append(_Item(Path(f"<row {i}>"), f"<row {i}>", f"row {i} of the files frame has a null uri"))
+            else:
+                out.append(_item(str(u), uri_root))
+        return out
     if isinstance(source, (str, os.PathLike)):
         p = Path(source).expanduser()
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in exts and (f.is_file() or f.is_symlink()))
-            return [_Item(f, str(f.absolute())) for f in files]
-        if not p.exists() and "://" in str(source):
-            q = _map_uri(str(source), uri_root)
-            return [_Item(q, str(source))]
-        return [_Item(p, str(p.absolute()))]
+        if "://" not in str(source) and p.is_dir():
+            if uri_root is not None and not isinstance(uri_root, Mapping):
+                from imm_analysis.io.paths import PathError, confine
+
+                try:
+                    confine(p, uri_root)
+                except PathError as exc:
+                    return [_Item(p, str(p.absolute()), exc.reason)]
+            return _walk(p, exts, uri_root)
+        return [_item(str(source), uri_root)]
     if isinstance(source, Iterable):
-        out: list[_Item] = []
-        for s in source:
-            if "://" in str(s):
-                out.append(_Item(_map_uri(str(s), uri_root), str(s)))
-            else:
-                out.append(_Item(Path(s).expanduser(), str(Path(s).expanduser().absolute())))
-        return out
+        return [_item(str(s), uri_root) for s in source]
     raise TypeError(f"source must be a directory, a path, a list of paths or a files frame, not {type(source).__name__}")
 
 
@@ -227,15 +302,17 @@ def _load(
     import hashlib
 
     out = _Loaded(item)
+    if item.error is not None:
+        out.error = ("PathError", item.error)
+        return out
     try:
         kind = media_type(item.path)
         if kind is None or (crop and kind != "image"):
             raise MediaError(item.path, f"unsupported file type {item.path.suffix or '(no extension)'!r}")
-        try:
-            st = item.path.stat()
-            data = item.path.read_bytes() if kind == "image" else None
-        except OSError as exc:
-            raise MediaError(item.path, f"cannot read file: {exc.strerror or exc}") from exc
+        if kind == "image":  # regular files only, at most MAX_MEDIA_BYTES
+            data, st = read_media_bytes(item.path)
+        else:
+            data, st = None, _regular_stat(item.path)
         out.size, out.mtime, out.kind = st.st_size, st.st_mtime, kind
         if data is not None:
             out.sha = hashlib.sha256(data).hexdigest()
@@ -261,6 +338,15 @@ def _load(
         logger.warning("%s: %s: %s", item.path, type(exc).__name__, exc)
         out.error = (type(exc).__name__, str(exc))  # not cached: a later run tries the file again
     return out
+
+
+def _regular_stat(path: Path) -> os.stat_result:
+    from imm_analysis.io.paths import PathError, check_regular
+
+    try:
+        return check_regular(path)
+    except PathError as exc:
+        raise MediaError(path, exc.reason) from None
 
 
 def _prefetch(items: Sequence[_Item], fn: Callable[[_Item], _Loaded], workers: int, ahead: int) -> Iterator[_Loaded]:
@@ -514,7 +600,7 @@ class _Run:
 
     def error(self, pos: int, ld: _Loaded, err: tuple[str, str], *, cache: bool) -> None:
         row = {"uri": ld.item.uri, "path": str(ld.item.path), "file_id": ld.sha[:32] if ld.sha else None,
-               "error": err[0], "reason": err[1]}
+               "error": err[0], "reason": clean_reason(err[1])}
         self.stats["errors"] += 1
         self.slots[pos] = (None, None, None, pd.DataFrame([row]))
         if cache and self.cache is not None and ld.key is not None:
@@ -545,7 +631,7 @@ class _Run:
         self.stats["cached_files"] += 1
         if e.error:
             err = e.error[0]
-            self.error(pos, ld, (str(err["error"]), str(err["reason"])), cache=False)
+            self.error(pos, ld, (str(err["error"]), clean_reason(str(err["reason"]))), cache=False)
             return
         path = str(ld.item.path)
         files = [dict(r, uri=ld.item.uri, filename=ld.item.path.name, extra={**(r.get("extra") or {}), "path": path})
@@ -684,7 +770,10 @@ def embed_images(
         Show a tqdm progress bar over files.
     uri_root : path-like or mapping, optional
         Maps ``oss://bucket/key`` URIs to local files: a folder (``<folder>/bucket/key``) or a
-        ``{"oss://bucket/prefix/": "/local/folder"}`` mapping. URIs with ``..`` are refused.
+        ``{"oss://bucket/prefix/": "/local/folder"}`` mapping. When given, every URI (with or
+        without a scheme, e.g. ``/abs/x.jpg`` or ``../x.jpg``) must resolve, symlinks followed,
+        under its root; one that does not, and a row with a null ``uri``, becomes one row of
+        ``errors`` (``error="PathError"``) and the run goes on.
     max_pixels : int or None, default=100_000_000
         Images (and video frames) with more pixels are refused (decompression bombs).
     workers : int, default=2

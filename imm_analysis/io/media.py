@@ -7,13 +7,36 @@ pixels are decoded, which guards against decompression bombs. Videos are read wi
 sampled at a fixed rate.
 
 Every failure raises :class:`MediaError`, which names the file and the reason, so a batch can
-record it and go on.
+record it and go on. A video that opens but ends early or has frames that cannot be decoded
+(e.g. a partly corrupted mp4) is sampled as far as it goes, with a :class:`MediaWarning`.
+
+Limits
+------
+Hostile or broken files must neither hang a batch nor exhaust memory, so every reader here:
+
+* opens only regular files (:func:`imm_analysis.io.paths.open_regular`): FIFOs, devices
+  (``/dev/zero``), sockets and folders are refused, through symlinks too, without blocking;
+* ``MAX_PIXELS`` = 100,000,000: images (and video frames) with more pixels than ``max_pixels``
+  are refused from the header, before their pixels are decoded (decompression bombs). The limit
+  is passed to each decode; Pillow's global ``PIL.Image.MAX_IMAGE_PIXELS`` is never changed
+  (it still applies on its own: an image over twice Pillow's limit is refused by Pillow);
+* ``MAX_DECODE_BYTES`` = 1 GiB: the memory one image's decoding may take, estimated from the
+  header (decoded pixels, the RGB copy, alpha compositing), so a small file with huge
+  dimensions (a 97 KB PNG that would decode to gigabytes) is refused before it is decoded;
+* ``MAX_MEDIA_BYTES`` = 1 GiB: the most bytes read into memory from one image file;
+  ``MAX_VIDEO_BYTES`` = 64 GiB: the largest video file that is hashed and sampled (videos are
+  streamed, never held in memory).
+
+Error reasons never carry memory addresses (``<_io.BytesIO object at 0x...>``), so they are
+stable from run to run and can be cached (:func:`clean_reason`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,11 +44,19 @@ from pathlib import Path
 
 import numpy as np
 
+from imm_analysis._optional import require
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "MAX_PIXELS",
+    "MAX_DECODE_BYTES",
+    "MAX_MEDIA_BYTES",
+    "MAX_VIDEO_BYTES",
     "MediaError",
+    "MediaWarning",
+    "clean_reason",
+    "read_media_bytes",
     "ImageInfo",
     "VideoInfo",
     "media_type",
@@ -41,6 +72,12 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv"})
 #: Default pixel limit (width x height) above which an image is refused: 100 megapixels.
 MAX_PIXELS = 100_000_000
+#: Default memory (bytes) one image's decoding may take, estimated from its header: 1 GiB.
+MAX_DECODE_BYTES = 1 << 30
+#: Most bytes read into memory from one image file: 1 GiB.
+MAX_MEDIA_BYTES = 1 << 30
+#: Largest video file (bytes) that is hashed and sampled (streamed, never held in memory): 64 GiB.
+MAX_VIDEO_BYTES = 64 << 30
 
 _CONTENT_TYPES = {
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
@@ -54,8 +91,64 @@ class MediaError(ValueError):
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        self.reason = clean_reason(reason)
+        super().__init__(f"{self.path}: {self.reason}")
+
+    def __reduce__(self):  # picklable with its fields (worker processes)
+        return (type(self), (self.path, self.reason))
+
+
+class MediaWarning(UserWarning):
+    """A media file that was used only in part (e.g. a video whose later frames cannot be decoded)."""
+
+
+_ADDRESS = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
+
+
+def clean_reason(reason: str) -> str:
+    """An error reason without memory addresses (``<_io.BytesIO object at 0x...>`` becomes ``the file``).
+
+    Examples
+    --------
+    >>> clean_reason("cannot identify image file <_io.BytesIO object at 0x7f3a2c1b0>")
+    'cannot identify image file the file'
+    """
+    return _ADDRESS.sub("the file", str(reason))
+
+
+def read_media_bytes(path: str | os.PathLike[str], *, max_bytes: int | None = MAX_MEDIA_BYTES) -> tuple[bytes, os.stat_result]:
+    """The bytes and ``stat`` of a regular file, reading at most ``max_bytes``.
+
+    FIFOs, devices, sockets and folders (also through symlinks) are refused without blocking
+    (:func:`imm_analysis.io.paths.open_regular`).
+
+    Raises
+    ------
+    MediaError
+        Not a regular file, unreadable, or larger than ``max_bytes``.
+
+    Examples
+    --------
+    >>> read_media_bytes("/dev/zero")
+    Traceback (most recent call last):
+    ...
+    imm_analysis.io.media.MediaError: /dev/zero: not a regular file (character device)
+    """
+    from imm_analysis.io.paths import PathError, open_regular
+
+    try:
+        with open_regular(path) as fh:
+            st = os.fstat(fh.fileno())
+            if max_bytes is not None and st.st_size > max_bytes:
+                raise MediaError(path, f"file has {st.st_size:,} bytes, over the limit of {max_bytes:,} (MAX_MEDIA_BYTES)")
+            data = fh.read(max_bytes + 1) if max_bytes is not None else fh.read()
+    except PathError as exc:
+        raise MediaError(path, exc.reason) from None
+    except OSError as exc:
+        raise MediaError(path, f"cannot read file: {exc.strerror or type(exc).__name__}") from None
+    if max_bytes is not None and len(data) > max_bytes:  # grew while being read
+        raise MediaError(path, f"file has over {max_bytes:,} bytes (MAX_MEDIA_BYTES)")
+    return data, st
 
 
 @dataclass
@@ -98,15 +191,37 @@ def content_type(path: str | os.PathLike[str]) -> str | None:
     return _CONTENT_TYPES.get(Path(path).suffix.lower())
 
 
-def file_sha256(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes (raises :class:`MediaError` when it cannot be read)."""
+def file_sha256(
+    path: str | os.PathLike[str], *, chunk: int = 1 << 20, max_bytes: int | None = MAX_VIDEO_BYTES
+) -> str:
+    """Hex SHA-256 of a regular file's bytes.
+
+    Raises :class:`MediaError` when it cannot be read, is not a regular file (FIFO, device,
+    socket; never blocks) or has more than ``max_bytes`` bytes.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.bin")
+    >>> _ = open(p, "wb").write(b"abc")
+    >>> file_sha256(p)[:16]
+    'ba7816bf8f01cfea'
+    """
+    from imm_analysis.io.paths import PathError, open_regular
+
     digest = hashlib.sha256()
+    read = 0
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             while block := fh.read(chunk):
+                read += len(block)
+                if max_bytes is not None and read > max_bytes:
+                    raise MediaError(path, f"file has over {max_bytes:,} bytes (MAX_VIDEO_BYTES)")
                 digest.update(block)
+    except PathError as exc:
+        raise MediaError(path, exc.reason) from None
     except OSError as exc:
-        raise MediaError(path, f"cannot read file: {exc.strerror or exc}") from exc
+        raise MediaError(path, f"cannot read file: {exc.strerror or type(exc).__name__}") from None
     return digest.hexdigest()
 
 
@@ -117,6 +232,7 @@ def read_image(
     data: bytes | None = None,
     reduce: int = 1,
     fit: tuple[int, int] | None = None,
+    max_decode_bytes: int | None = MAX_DECODE_BYTES,
 ) -> tuple[np.ndarray, ImageInfo]:
     """Decode an image file to an RGB ``uint8`` array with its EXIF orientation applied.
 
@@ -140,6 +256,9 @@ def read_image(
         ``(width, height)`` the caller will shrink the image into (e.g. a detector's input size):
         the reduction is then capped so that the decoded image still covers that size, i.e. it
         is never smaller than what the caller will make of it.
+    max_decode_bytes : int or None, default=MAX_DECODE_BYTES
+        Refuse images whose decoding would take more memory than this (estimated from the
+        header, after any reduction), so a small file with huge dimensions is never decoded.
 
     Returns
     -------
@@ -149,7 +268,8 @@ def read_image(
     Raises
     ------
     MediaError
-        Zero-byte, unreadable, truncated, corrupt or non-image files, and images over the pixel limit.
+        Zero-byte, unreadable, truncated, corrupt or non-image files, files that are not regular
+        files (FIFOs, devices, sockets), and images over the pixel, byte or decoding-memory limits.
 
     Examples
     --------
@@ -166,35 +286,39 @@ def read_image(
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise MediaError(path, f"cannot read file: {exc.strerror or exc}") from exc
+        data, _ = read_media_bytes(path)
     if not data:
         raise MediaError(path, "empty file (0 bytes)")
     try:
-        # our own limit is checked below from the header; silence Pillow's lower default limit
-        with _pil_pixel_limit(None):
-            im = Image.open(io.BytesIO(data))
-            w, h = im.size
-            if max_pixels is not None and w * h > max_pixels:
-                raise MediaError(path, f"image has {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}")
-            exif = im.getexif()
-            orientation = exif.get(0x0112)
-            produce = _exif_time(exif)
-            ow, oh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)  # size once transposed
-            scale = _reduction(ow, oh, reduce, fit) if im.format == "JPEG" else 1
-            if scale > 1:
-                im.draft("RGB", (max(1, w // scale), max(1, h // scale)))  # Pillow picks w // size
-                scale = max(1, round(w / im.size[0]))  # what libjpeg actually did
-            im.load()
-            mode = im.mode
-            im = ImageOps.exif_transpose(im)
-            rgb = _to_rgb(im)
+        # Pillow's global MAX_IMAGE_PIXELS is left alone: our limit is checked here, per call,
+        # from the header, before any pixel is decoded
+        im = Image.open(io.BytesIO(data))
+        w, h = im.size
+        if max_pixels is not None and w * h > max_pixels:
+            raise MediaError(path, f"image has {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}")
+        exif = im.getexif()
+        orientation = exif.get(0x0112)
+        produce = _exif_time(exif)
+        ow, oh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)  # size once transposed
+        scale = _reduction(ow, oh, reduce, fit) if im.format == "JPEG" else 1
+        if scale > 1:
+            im.draft("RGB", (max(1, w // scale), max(1, h // scale)))  # Pillow picks w // size
+            scale = max(1, round(w / im.size[0]))  # what libjpeg actually did
+        need = _decode_bytes(im)
+        if max_decode_bytes is not None and need > max_decode_bytes:
+            raise MediaError(
+                path, f"image of {w}x{h} pixels ({im.mode}) needs about {need:,} bytes to decode, "
+                f"over the limit of {max_decode_bytes:,} (MAX_DECODE_BYTES)")
+        im.load()
+        mode = im.mode
+        im = ImageOps.exif_transpose(im)
+        rgb = _to_rgb(im)
     except MediaError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise MediaError(path, f"not a readable image ({type(exc).__name__}: {exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise MediaError(path, f"refused by Pillow's own pixel limit PIL.Image.MAX_IMAGE_PIXELS ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError) as exc:
+        raise MediaError(path, f"not a readable image ({type(exc).__name__}: {exc})") from None
     info = ImageInfo(
         width=ow if scale > 1 else rgb.shape[1], height=oh if scale > 1 else rgb.shape[0],
         orientation=int(orientation) if orientation else None,
@@ -234,20 +358,19 @@ def from_original(points: np.ndarray, scale: int) -> np.ndarray:
     return points if scale == 1 else (points + 0.5) / scale - 0.5
 
 
-class _pil_pixel_limit:
-    def __init__(self, value: int | None) -> None:
-        self.value = value
+_BAND_BYTES = {"I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 
-    def __enter__(self) -> None:
-        from PIL import Image
 
-        self.old = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = self.value
-
-    def __exit__(self, *exc: object) -> None:
-        from PIL import Image
-
-        Image.MAX_IMAGE_PIXELS = self.old
+def _decode_bytes(im) -> int:
+    """Estimated peak memory of decoding ``im`` to RGB: its pixels, float work copies, the RGB array, alpha compositing."""
+    w, h = im.size  # after any draft() reduction
+    bands = len(im.getbands())
+    per = bands * _BAND_BYTES.get(im.mode, 1)
+    if im.mode in _BAND_BYTES:
+        per += 8  # the float64 copy of 16-bit and float images
+    if "A" in im.mode or im.mode == "P":
+        per += 12  # RGBA conversion, white background and composite
+    return w * h * (per + 3)  # + the RGB output
 
 
 def _exif_time(exif) -> datetime | None:
@@ -284,8 +407,7 @@ def _to_rgb(im) -> np.ndarray:
 
 def video_info(path: str | os.PathLike[str]) -> VideoInfo:
     """Read a video's size, frame rate, frame count and duration (raises :class:`MediaError`)."""
-    import cv2
-
+    cv2 = require("cv2", purpose="video_info")
     cap = _open_video(path)
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -300,13 +422,19 @@ def video_info(path: str | os.PathLike[str]) -> VideoInfo:
 
 
 def _open_video(path):
-    import cv2
+    cv2 = require("cv2", purpose="reading videos")
+
+    from imm_analysis.io.paths import PathError, check_regular
 
     p = Path(path)
-    if not p.is_file():
-        raise MediaError(path, "no such file")
-    if p.stat().st_size == 0:
+    try:
+        st = check_regular(p)
+    except PathError as exc:
+        raise MediaError(path, exc.reason) from None
+    if st.st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
+    if st.st_size > MAX_VIDEO_BYTES:
+        raise MediaError(path, f"file has {st.st_size:,} bytes, over the limit of {MAX_VIDEO_BYTES:,} (MAX_VIDEO_BYTES)")
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         cap.release()
@@ -322,10 +450,16 @@ def sample_video(
     The first frame is always sampled; then the frame nearest to each multiple of ``1 / fps``.
     Frames are read sequentially (``grab`` skips the others without decoding them), so the cost is
     one demux per frame and one decode per sampled frame. Raises :class:`MediaError` when the file
-    cannot be opened or yields no frame at all.
-    """
-    import cv2
+    cannot be opened or yields no frame at all; warns with :class:`MediaWarning` when it ends
+    before its announced frame count or a sampled frame cannot be decoded (a partly corrupted
+    file is used as far as it goes).
 
+    Examples
+    --------
+    >>> frames = sample_video("../shared/faces/video/short_hamilton_clip.mp4", 1.0)  # doctest: +SKIP
+    >>> index, seconds, rgb = next(frames)  # doctest: +SKIP
+    """
+    cv2 = require("cv2", purpose="sample_video")
     if not fps > 0:
         raise ValueError(f"video_fps must be > 0, got {fps!r}")
     info = video_info(path)
@@ -334,7 +468,7 @@ def sample_video(
     step = info.fps / fps
     cap = _open_video(path)
     try:
-        index, next_pick, yielded = 0, 0.0, 0
+        index, next_pick, yielded, failed = 0, 0.0, 0, 0
         while True:
             if not cap.grab():
                 break
@@ -343,6 +477,8 @@ def sample_video(
                 if ok and frame is not None:
                     yielded += 1
                     yield index, index / info.fps, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                else:
+                    failed += 1
                 while round(next_pick) <= index:
                     next_pick += step
             index += 1
@@ -350,3 +486,8 @@ def sample_video(
         cap.release()
     if yielded == 0:
         raise MediaError(path, "video yielded no decodable frame")
+    if failed or (info.frame_count > 0 and index < info.frame_count):
+        warnings.warn(
+            f"{path}: video used in part: {index} of {info.frame_count} frames read, "
+            f"{failed} sampled frame(s) could not be decoded",
+            MediaWarning, stacklevel=2)
