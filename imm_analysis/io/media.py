@@ -134,10 +134,11 @@ def read_media_bytes(path: str | os.PathLike[str], *, max_bytes: int | None = MA
     ...
     imm_analysis.io.media.MediaError: /dev/zero: not a regular file (character device)
     """
-    from imm_analysis.io.paths import PathError, open_regular
+    from imm_analysis.io.paths import PathError, check_regular, open_regular
 
     try:
-        with open_regular(path) as fh:
+        check_regular(path)  # names sockets and devices, which cannot even be opened, by their kind
+        with open_regular(path) as fh:  # and a path swapped after that check is refused here
             st = os.fstat(fh.fileno())
             if max_bytes is not None and st.st_size > max_bytes:
                 raise MediaError(path, f"file has {st.st_size:,} bytes, over the limit of {max_bytes:,} (MAX_MEDIA_BYTES)")
@@ -207,11 +208,12 @@ def file_sha256(
     >>> file_sha256(p)[:16]
     'ba7816bf8f01cfea'
     """
-    from imm_analysis.io.paths import PathError, open_regular
+    from imm_analysis.io.paths import PathError, check_regular, open_regular
 
     digest = hashlib.sha256()
     read = 0
     try:
+        check_regular(path)
         with open_regular(path) as fh:
             while block := fh.read(chunk):
                 read += len(block)
@@ -296,6 +298,8 @@ def read_image(
         w, h = im.size
         if max_pixels is not None and w * h > max_pixels:
             raise MediaError(path, f"image has {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}")
+        if im.format != "JPEG":  # getexif() of a PNG may decode the pixels: check the memory first
+            _check_decode_bytes(path, im, max_decode_bytes)
         exif = im.getexif()
         orientation = exif.get(0x0112)
         produce = _exif_time(exif)
@@ -304,11 +308,7 @@ def read_image(
         if scale > 1:
             im.draft("RGB", (max(1, w // scale), max(1, h // scale)))  # Pillow picks w // size
             scale = max(1, round(w / im.size[0]))  # what libjpeg actually did
-        need = _decode_bytes(im)
-        if max_decode_bytes is not None and need > max_decode_bytes:
-            raise MediaError(
-                path, f"image of {w}x{h} pixels ({im.mode}) needs about {need:,} bytes to decode, "
-                f"over the limit of {max_decode_bytes:,} (MAX_DECODE_BYTES)")
+        _check_decode_bytes(path, im, max_decode_bytes)  # after any reduction
         im.load()
         mode = im.mode
         im = ImageOps.exif_transpose(im)
@@ -316,7 +316,7 @@ def read_image(
     except MediaError:
         raise
     except Image.DecompressionBombError as exc:
-        raise MediaError(path, f"refused by Pillow's own pixel limit PIL.Image.MAX_IMAGE_PIXELS ({exc})") from None
+        raise MediaError(path, f"image is over the pixel limit of Pillow (PIL.Image.MAX_IMAGE_PIXELS, left as set): {exc}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError) as exc:
         raise MediaError(path, f"not a readable image ({type(exc).__name__}: {exc})") from None
     info = ImageInfo(
@@ -359,6 +359,14 @@ def from_original(points: np.ndarray, scale: int) -> np.ndarray:
 
 
 _BAND_BYTES = {"I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+def _check_decode_bytes(path: str | os.PathLike[str], im, limit: int | None) -> None:
+    need = _decode_bytes(im)
+    if limit is not None and need > limit:
+        w, h = im.size
+        raise MediaError(path, f"image of {w}x{h} pixels ({im.mode}) needs about {need:,} bytes to decode, "
+                         f"over the limit of {limit:,} (MAX_DECODE_BYTES)")
 
 
 def _decode_bytes(im) -> int:
