@@ -226,9 +226,9 @@ def test_process_killed_mid_chunk_then_resume_is_identical(model, folder, tmp_pa
 
 def test_unexpected_load_errors_are_reported_but_not_cached(model, folder, tmp_path, monkeypatch, caplog):
     """A corrupt file's error is cached; an unexpected failure (here a decoder bug) is logged and retried."""
-    import imm_analysis.faces.embed as embed_mod
+    import imm_analysis.faces.prefetch as loader  # where files are read and decoded
 
-    real = embed_mod.read_image
+    real = loader.read_image
     victim = sorted(folder.glob("0*.jpg"))[0]
 
     def flaky(path, **kw):
@@ -237,12 +237,12 @@ def test_unexpected_load_errors_are_reported_but_not_cached(model, folder, tmp_p
         return real(path, **kw)
 
     cache = tmp_path / "cache"
-    monkeypatch.setattr(embed_mod, "read_image", flaky)
-    with caplog.at_level("WARNING", logger="imm_analysis.faces.embed"):
+    monkeypatch.setattr(loader, "read_image", flaky)
+    with caplog.at_level("WARNING", logger="imm_analysis.faces"):
         first = embed_images(folder, model, cache_dir=cache, progress=False)
     assert set(first.errors["error"]) == {"RuntimeError", "MediaError"}
     assert any("decoder bug" in r.getMessage() for r in caplog.records)
-    monkeypatch.setattr(embed_mod, "read_image", real)
+    monkeypatch.setattr(loader, "read_image", real)
     again = embed_images(folder, model, cache_dir=cache, progress=False)
     assert set(again.errors["error"]) == {"MediaError"}  # the corrupt file stays an error, from the cache
     assert again.stats["new_files"] == 1  # only the file that failed unexpectedly was worked on again

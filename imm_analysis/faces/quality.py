@@ -50,8 +50,9 @@ def sharpness(crops: np.ndarray) -> np.ndarray:
     >>> float(sharpness(flat)[0]), bool(sharpness(noisy)[0] > 0.99)
     (0.0, True)
     """
-    import cv2
+    from imm_analysis._optional import require
 
+    cv2 = require("cv2", purpose="sharpness")
     crops = np.asarray(crops)
     out = np.empty(len(crops), np.float64)
     for i, c in enumerate(crops):
