@@ -172,8 +172,8 @@ class EmbeddingCache:
                 if key in entries:
                     continue
                 rows = fig_rows.get(key, none)
-                entries[key] = CachedEntry(
-                    key=key,
+                entries[str(key)] = CachedEntry(
+                    key=str(key),
                     file=[file_recs[i] for i in pos if ok[i]],
                     figures=[fig_recs[i] for i in rows],
                     embeddings=emb[rows],

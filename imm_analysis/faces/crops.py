@@ -59,15 +59,15 @@ def _crop_rows(model: FaceModel, faces: list[_CropFace], detect: bool) -> list[d
     attrs = np.full((n, 2), np.nan) if model.has_attributes else None
     idx = np.flatnonzero(found)
     if len(idx):
-        boxes = np.stack([faces[i].box[:4] for i in idx])
+        boxes = np.stack([np.asarray(faces[i].box)[:4] for i in idx])
         if model.has_landmarks_3d or model.has_attributes:  # these models take one image per call
             for j, i in enumerate(idx):
                 if model.has_landmarks_3d:
-                    pose[i] = model.pose_3d(faces[i].crop, boxes[j : j + 1])[0]
+                    pose[i] = np.asarray(model.pose_3d(faces[i].crop, boxes[j : j + 1]))[0]
                 if attrs is not None:
-                    attrs[i] = model.attributes(faces[i].crop, boxes[j : j + 1])[0]
+                    attrs[i] = np.asarray(model.attributes(faces[i].crop, boxes[j : j + 1]))[0]
         if not model.has_landmarks_3d:
-            pose[idx] = pose_from_keypoints(np.stack([faces[i].kps for i in idx]))
+            pose[idx] = pose_from_keypoints(np.stack([np.asarray(faces[i].kps) for i in idx]))
     size = np.array([min(f.size) for f in faces], np.float64)
     quality = face_quality(det, sharp, size, pose[:, 0], pose[:, 2])
     if detect:

@@ -188,6 +188,7 @@ def _image_pending(model: FaceModel, ld: _Loaded, max_pixels: int | None) -> _Pe
         rgb, info = read_image(path, max_pixels=max_pixels, data=data, reduce=reduce)
         return rgb, info.scale
 
+    assert ld.rgb is not None  # a decoded image
     (faces,) = model.analyse([Decoded(ld.rgb, ld.info.scale, finer, ld.det_input)])
     ld.det_input = None
     size = (ld.info.width, ld.info.height)
@@ -281,7 +282,8 @@ def embed_crops(
             if run.settled(pos, ld):
                 continue
             crop, prepared = ld.det_input
-            face = _CropFace(pos, ld, crop, (ld.rgb.shape[1], ld.rgb.shape[0]), prepared=prepared)
+            h, w = np.asarray(ld.rgb).shape[:2]
+            face = _CropFace(pos, ld, crop, (w, h), prepared=prepared)
             ld.rgb = ld.det_input = None
             batch.append(face)
             if len(batch) >= 64:

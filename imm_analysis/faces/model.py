@@ -129,7 +129,8 @@ class FaceModel:
         require("onnxruntime", purpose="FaceModel")
         self.pack = Path(pack).expanduser()
         self.name = self.pack.name
-        self.det_size = (int(det_size), int(det_size)) if np.isscalar(det_size) else tuple(int(v) for v in det_size)
+        size: Any = (det_size, det_size) if np.isscalar(det_size) else tuple(det_size)  # type: ignore[arg-type]
+        self.det_size: tuple[int, int] = (int(size[0]), int(size[1]))
         if not 0.0 < float(det_thresh) < 1.0:
             raise ValueError(f"det_thresh must be in (0, 1), got {det_thresh!r}")
         self.det_thresh = float(det_thresh)
@@ -300,7 +301,11 @@ class FaceModel:
         kps : ndarray of float32, shape (n, 5, 2)
             The 5 keypoints (eyes, nose, mouth corners).
         """
-        blob, scale, (w, h) = prepared if prepared is not None else self.detector_input(rgb, det_size=det_size)
+        if prepared is None:
+            if rgb is None:
+                raise ValueError("detect needs an image or a prepared detector input")
+            prepared = self.detector_input(rgb, det_size=det_size)
+        blob, scale, (w, h) = prepared
         return self._decode_detections(self._sessions[DETECTOR].run(blob), scale, w, h)
 
     def detect_many(
@@ -328,7 +333,7 @@ class FaceModel:
         out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(prepared)
         by_size: dict[tuple[int, int], list[int]] = {}
         for i, (_, _, wh) in enumerate(prepared):
-            by_size.setdefault(tuple(wh), []).append(i)
+            by_size.setdefault((int(wh[0]), int(wh[1])), []).append(i)
         for (w, h), idx in by_size.items():
             for lo in range(0, len(idx), batch_size):
                 part = idx[lo : lo + batch_size]
@@ -394,7 +399,7 @@ class FaceModel:
 
             insightface = require("insightface", purpose="pose from the 68-point landmark model")
 
-            path = Path(insightface.__file__).parent / "data" / "objects" / "meanshape_68.pkl"
+            path = Path(str(insightface.__file__)).parent / "data" / "objects" / "meanshape_68.pkl"
             with open(path, "rb") as fh:  # a file shipped inside the installed insightface package
                 self._meanshape68 = np.asarray(pickle.load(fh), dtype=np.float64)
         crops, mats = box_crops(rgb, boxes, 192)

@@ -174,9 +174,9 @@ def assign_roles(
     for info in infos.values():
         if any(c.path == info.path for c in chosen.values()):
             continue
-        role = classify_onnx(info.inputs, info.outputs)
-        if role is not None and role not in chosen:
-            candidates.setdefault(role, []).append(info)
+        found = classify_onnx(info.inputs, info.outputs)
+        if found is not None and found not in chosen:
+            candidates.setdefault(found, []).append(info)
     for role, cands in candidates.items():
         if len(cands) > 1:
             hinted = [c for c in cands if _NAME_HINTS[role].search(c.path.name)]

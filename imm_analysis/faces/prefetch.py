@@ -103,8 +103,8 @@ def _regular_stat(path: Path) -> os.stat_result:
 def _prefetch(items: Sequence[_Item], fn: Callable[[_Item], _Loaded], workers: int, ahead: int) -> Iterator[_Loaded]:
     """Yield ``fn(item)`` in order while up to ``ahead`` later items load in ``workers`` threads."""
     if workers <= 0:
-        for it in items:
-            yield fn(it)
+        for one in items:
+            yield fn(one)
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imm-decode") as pool:
         pending: list[Future] = []

@@ -35,7 +35,7 @@ class _Pending:
 def file_row(ld: _Loaded, n_faces: int, crop: bool) -> dict:
     item, info = ld.item, ld.info
     row: dict[str, Any] = {
-        "file_id": ld.sha[:32],
+        "file_id": (ld.sha or "")[:32],
         "uri": item.uri,
         "filename": item.path.name,
         "media_type": ld.kind,
@@ -112,7 +112,7 @@ def _row(
     box: Sequence[float], pose: np.ndarray, kps: np.ndarray | None, attrs: np.ndarray | None,
 ) -> dict:
     """One figure row (``box`` = clipped ``x1, y1, x2, y2`` in original pixels)."""
-    fid = ld.sha[:32]
+    fid = (ld.sha or "")[:32]
     x1, y1, x2, y2 = box
     row = {
         "file_id": fid,

@@ -63,6 +63,7 @@ class _Run:
         if ld.key in self.seen:
             self.error(pos, ld, ("DuplicateFile", f"same content as {self.seen[ld.key]} (embedded once)"), cache=False)
             return True
+        assert ld.key is not None  # set for every file read without error
         self.seen[ld.key] = ld.item.uri
         if ld.cached:
             self.from_cache(pos, ld)

@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -294,7 +295,7 @@ def read_image(
     try:
         # Pillow's global MAX_IMAGE_PIXELS is left alone: our limit is checked here, per call,
         # from the header, before any pixel is decoded
-        im = Image.open(io.BytesIO(data))
+        im: Any = Image.open(io.BytesIO(data))
         w, h = im.size
         if max_pixels is not None and w * h > max_pixels:
             raise MediaError(path, f"image has {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}")
