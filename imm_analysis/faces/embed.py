@@ -30,7 +30,26 @@ How it runs
 * Results are committed in chunks of a few files; with ``cache_dir`` each chunk is written to disk
   as soon as it is made (see :mod:`imm_analysis.faces.cache`), and a later run skips every file
   already there, also after a crash.
-* A file that cannot be used becomes one row of ``errors`` and the run goes on.
+* A file that cannot be used becomes one row of ``errors`` and the run goes on; so does a
+  source that cannot be resolved (a URI outside ``uri_root``, a null ``uri``, a folder that
+  cannot be listed; see :mod:`imm_analysis.faces.sources`).
+
+Limits
+------
+Only regular files are read (FIFOs, devices, sockets, also behind symlinks, are error rows and
+never block). The limits of :mod:`imm_analysis.io.media` apply to every file: ``MAX_PIXELS``
+(100,000,000 pixels, the ``max_pixels`` argument), ``MAX_DECODE_BYTES`` (1 GiB of decoding
+memory per image), ``MAX_MEDIA_BYTES`` (1 GiB read from one image file) and
+``MAX_VIDEO_BYTES`` (64 GiB per video file). Pillow's global ``MAX_IMAGE_PIXELS`` is never
+changed.
+
+Module layout
+-------------
+The route of one image is decode (:mod:`~imm_analysis.faces.prefetch`), analyse
+(:meth:`FaceModel.analyse`), score (:mod:`~imm_analysis.faces.rows`), then recognise and write
+(:mod:`~imm_analysis.faces.run`, :mod:`~imm_analysis.faces.cache`). Sources are resolved in
+:mod:`~imm_analysis.faces.sources`, crops in :mod:`~imm_analysis.faces.crops`;
+:class:`EmbedResult` lives in :mod:`~imm_analysis.faces.result` and stays importable from here.
 
 Identifiers
 -----------

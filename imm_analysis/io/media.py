@@ -377,7 +377,7 @@ def _decode_bytes(im) -> int:
     per = bands * _BAND_BYTES.get(im.mode, 1)
     if im.mode in _BAND_BYTES:
         per += 8  # the float64 copy of 16-bit and float images
-    if "A" in im.mode or im.mode == "P":
+    if "A" in im.mode or (im.mode == "P" and "transparency" in im.info):
         per += 12  # RGBA conversion, white background and composite
     return w * h * (per + 3)  # + the RGB output
 
