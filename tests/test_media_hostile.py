@@ -268,3 +268,16 @@ def test_partly_corrupted_video_warns_or_is_an_error_row(shared_dir, tmp_path):
         warnings.simplefilter("error", MediaWarning)
         with pytest.raises(MediaError, match="not a readable video"):
             list(sample_video(truncated, 1.0))
+
+
+def test_embed_images_uses_a_partly_corrupted_video_with_a_warning(model, shared_dir, tmp_path):
+    from imm_analysis.faces.embed import embed_images
+
+    src = (shared_dir / "faces" / "video" / "short_hamilton_clip.mp4").read_bytes()
+    n = len(src)
+    garbled = tmp_path / "garbled.mp4"
+    garbled.write_bytes(src[: n // 2] + bytes(range(256)) * (n // 4 // 256) + src[n // 2 + (n // 4 // 256) * 256 :])
+    with pytest.warns(MediaWarning, match="garbled.mp4: video used in part"):
+        res = embed_images([garbled], model, progress=False, video_fps=1.0)
+    assert list(res.files["filename"]) == ["garbled.mp4"] and len(res.errors) == 0
+    assert 0 < res.figures["frame_index"].nunique() < 10
