@@ -22,6 +22,8 @@ before the ``.files.parquet`` record, and ``.<name>.<random>.tmp`` files of an i
 write) are removed when the folder is next opened (:meth:`EmbeddingCache.clean_stale`). A part
 is stale when the process that wrote it (its pid is in the name) is gone, or is this very
 process and no longer writing it; parts of a run still in progress elsewhere are left alone.
+Process ids are those of this machine: a cache folder written by runs on several machines at
+once (a shared network folder) is not supported.
 """
 
 from __future__ import annotations
