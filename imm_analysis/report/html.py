@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,8 +65,8 @@ h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margi
 .card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:9em}
 .card b{display:block;font-size:1.5em}
 table.tab{border-collapse:collapse;font-size:.85em;margin:.5em 0;max-width:100%}
-table.tab th,table.tab td{border:1px solid #ddd;padding:.25em .5em;text-align:right;overflow-wrap:anywhere;word-break:break-word}
-table.tab th{background:#f4f4f4} table.tab td:first-child{text-align:left}
+table.tab th,table.tab td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
+table.tab td{overflow-wrap:anywhere} table.tab th{background:#f4f4f4}
 img{max-width:100%} .note{color:#555;font-size:.9em}
 dl.params{display:grid;grid-template-columns:minmax(8em,14em) minmax(0,1fr);gap:.2em 1em}
 dl.params dt{font-weight:bold;overflow-wrap:anywhere} dl.params dd{margin:0;overflow-wrap:anywhere}
@@ -189,6 +190,7 @@ staff {{ "excluded" if p.exclude_staff else "flagged" }}: {{ s.staff_flagged }}
 </div>"""
 
 _ENV = Environment(autoescape=True)
+_TH = re.compile(r"(<th[^>]*>)([^<]*)(</th>)")
 
 
 def figure_to_png_base64(fig: Figure, dpi: int = 100) -> str:
@@ -213,6 +215,8 @@ def _display_frame(frame: pd.DataFrame) -> pd.DataFrame:
             out[c] = [format_duration(x) for x in col]  # the CSV's rule: nearest second
         elif isinstance(col.dtype, pd.DatetimeTZDtype):
             out[c] = col.dt.strftime("%Y-%m-%d %H:%M:%S")
+        elif isinstance(col.dtype, pd.StringDtype):
+            out[c] = col.fillna("")
         elif pd.api.types.is_float_dtype(col):
             out[c] = [("" if not np.isfinite(x) else (f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"))
                       for x in col.to_numpy("float64", na_value=np.nan)]
@@ -231,6 +235,7 @@ def table_html(frame: pd.DataFrame, max_rows: int | None = None) -> Markup:
     """
     shown = frame if not max_rows or len(frame) <= max_rows else frame.head(max_rows)
     html = _display_frame(shown).to_html(index=False, escape=True, border=0, classes="tab", na_rep="")
+    html = _TH.sub(lambda m: m.group(1) + m.group(2).replace("_", "_<wbr>") + m.group(3), html)  # headers may wrap
     note = ""
     if len(shown) < len(frame):
         note = f'<p class="note">first {len(shown):,} of {len(frame):,} rows</p>'
@@ -310,7 +315,7 @@ def render_html(report: ReportLike) -> str:
     p = report.parameters
     params = [(k, "None" if v is None else str(v)) for k, v in p.items() if k != "title"]
     visits = report.visits
-    dwell_zero = bool(len(visits)) and not bool((visits["dwell"] > pd.Timedelta(0)).any())
+    dwell_zero = bool(len(visits)) and not bool((visits["dwell"] > pd.Timedelta(milliseconds=500)).any())
     visitor_word = WORDS.get(str(p.get("origin")), WORDS["imm"])["visitor"]
     return _ENV.from_string(_TEMPLATE).render(
         title=p.get("title", "Visitor report"), css=Markup(_CSS), s=report.summary, p=p, plots=plots, tables=tabs,

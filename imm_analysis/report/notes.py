@@ -193,10 +193,11 @@ def report_notes(
             f"({(last_day - first_day).days / 365.25:.0f} years): check that the time source is right "
             "before reading the daily tables."
         )
-    if len(visits) and not (visits["dwell"] > pd.Timedelta(0)).any():
+    if len(visits) and not (visits["dwell"] > pd.Timedelta(milliseconds=500)).any():  # the tables show whole seconds
         notes.append(
-            "Dwell is 0 for every visit: each visit was seen once (one photo, or sightings more than the session "
-            "gap apart). Dwell needs several sightings per visit, such as video or frequent camera captures."
+            "Dwell is 0 for every visit: each visit's sightings share one time (a single photo, or photos with "
+            "the same time stamp). Dwell needs several sightings per visit at different times, such as video or "
+            "frequent camera captures."
         )
     if len(staff):
         by_days_only = ~staff["reason"].astype(str).str.contains("h a day")

@@ -93,7 +93,7 @@ def plot_locations(daily: pd.DataFrame, *, top: int = 30) -> Figure:
 def plot_dwell(visits: pd.DataFrame) -> Figure:
     """Histogram of visit dwell times in minutes (a single sighting has dwell 0).
 
-    When every dwell is 0 the figure holds a note instead of a histogram (no axis of zeros).
+    When every dwell rounds to 0 s (as the tables show it) the figure holds a note instead of a histogram (no axis of zeros).
 
     Examples
     --------
@@ -107,8 +107,8 @@ def plot_dwell(visits: pd.DataFrame) -> Figure:
         _empty(ax, "visits")
         return fig
     minutes = visits["dwell"].dt.total_seconds().to_numpy() / 60
-    if not (minutes > 0).any():  # a histogram of zeros only draws a meaningless axis
-        ax.text(0.5, 0.5, f"every one of the {len(minutes):,} visits has dwell 0\n(one sighting each)",
+    if not (minutes > 0.5 / 60).any():  # 0:00:00 everywhere (whole seconds): a histogram would draw a meaningless axis
+        ax.text(0.5, 0.5, f"every one of the {len(minutes):,} visits has dwell 0\n(its sightings share one time)",
                 ha="center", va="center", transform=ax.transAxes, color="grey")
         ax.set_xticks([])
         ax.set_yticks([])
