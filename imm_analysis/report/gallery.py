@@ -96,12 +96,12 @@ def gallery_table(
         "visitor_id": pd.array(ids, dtype="string"),
         "n_files": n_files.reindex(ids).fillna(0).astype(np.int64).to_numpy(),
         "files": pd.array(files.reindex(ids).fillna("").tolist(), dtype="string"),
-        "cover_uri": pd.array(np.where(ok, uri[p], None), dtype="string"),
+        "cover_uri": pd.array([str(uri[i]) if k else None for i, k in zip(p, ok, strict=True)], dtype="string"),
         "cover_path": pd.array([_local_path(uri[i], extra[i]) if k else None for i, k in zip(p, ok, strict=True)],
                                dtype="string"),
     })
-    for c in _BOX:
-        out[c] = np.where(ok, box[c][p], np.nan)
+    for col in _BOX:
+        out[col] = np.where(ok, box[col][p], np.nan)
     return out
 
 

@@ -284,7 +284,8 @@ def _gallery_items(report: ReportLike, limit: int) -> list[dict[str, Any]] | Non
         png = None
         if isinstance(row.cover_path, str) and row.cover_path:
             try:
-                png = base64.b64encode(thumbnail_png(row.cover_path, (row.left, row.top, row.width, row.height)))
+                box = (float(row.left), float(row.top), float(row.width), float(row.height))  # type: ignore[arg-type]
+                png = base64.b64encode(thumbnail_png(row.cover_path, box))
             except (OSError, ValueError):  # MediaError is a ValueError: the card says "no local image"
                 png = None
         name = row.name if isinstance(row.name, str) and row.name else None
