@@ -228,8 +228,8 @@ def table_html(frame: pd.DataFrame, max_rows: int | None = None) -> Markup:
 
     Examples
     --------
-    >>> str(table_html(pd.DataFrame({"a": ["<b>"]})))[:60]
-    '<div class="wrap"><table border="0" class="dataframe tab">\n '
+    >>> str(table_html(pd.DataFrame({"a": ["<b>"]}))).startswith('<div class="wrap"><table')
+    True
     >>> "&lt;b&gt;" in table_html(pd.DataFrame({"a": ["<b>"]}))
     True
     """
