@@ -441,11 +441,15 @@ def test_embed_cluster_diagnose_report_from_run_folders(faces_dir, pack_dir, tmp
     assert main(["cluster", "--run", str(run), "--threshold", "0.999", "--out", str(strict), "-q"]) == 0
     assert "0 clusters" in capsys.readouterr().out  # the threshold given is the one used
 
+    names = tmp_path / "names.csv"
+    names.write_text(f"cluster_id,name\n{clusters['cluster_id'].iloc[0]},First person\n")
     report = tmp_path / "report"
-    assert main(["report", "--run", str(clustered), "--out", str(report), "-q"]) == 0
+    assert main(["report", "--run", str(clustered), "--out", str(report), "-q", "--names", str(names)]) == 0
     params = orjson.loads((report / "tables" / "parameters.json").read_bytes())["parameters"]
     assert params["threshold"] == pytest.approx(0.3) and params["min_faces"] == 2
     assert pd.read_csv(report / "tables" / "quality.csv").set_index("metric")["value"]["unique_visitors_lower"] == 2
+    visitors = pd.read_csv(report / "tables" / "visitors.csv").set_index("visitor_id")["name"]
+    assert visitors[clusters["cluster_id"].iloc[0]] == "First person" and visitors.notna().sum() == 1
 
 
 def test_images_without_faces_and_unreadable_only(pack_dir, tmp_path, capsys):
@@ -461,3 +465,26 @@ def test_images_without_faces_and_unreadable_only(pack_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "photo.jpg: not a readable image" in err and "none of the 1 file(s) could be read" in err
     assert "0x7f" not in err and "{'" not in err
+
+
+def test_names_csv_names_the_visitors(sample_dir, tmp_path, capsys):
+    from imm_analysis import load_figures
+
+    figures = load_figures(sample_dir / "files")
+    ids = sorted(figures.loc[figures["cluster_state"] == "clustered", "figure_cluster_id"].astype(str).unique())
+    names = tmp_path / "names.csv"
+    pd.DataFrame({"visitor_id": [ids[0], ids[1], "Cluster-not-here"], "name": ["Ana <regular>", "Bo", "Nobody"]}
+                 ).to_csv(names, index=False)
+    out = tmp_path / "o"
+    rc = main(["report", "--files", str(sample_dir / "files"), *DEMO_ARGS, "--include-staff", "--names", str(names),
+               "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "1 id(s) are no visitor of this input" in err and "Cluster-not-here" in err
+    visitors = pd.read_csv(out / "tables" / "visitors.csv").set_index("visitor_id")["name"]
+    assert visitors[ids[0]] == "Ana <regular>" and visitors[ids[1]] == "Bo" and visitors.notna().sum() == 2
+    assert "Ana &lt;regular&gt;" in (out / "report.html").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,label\nx,y\n")
+    assert main(["report", "--files", str(sample_dir / "files"), "--names", str(bad), "-q", "--out", str(out)]) == 1
+    assert "needs columns visitor_id (or cluster_id) and name" in capsys.readouterr().err

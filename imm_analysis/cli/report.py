@@ -58,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     opt.add_argument("--faces", action="store_true",
                      help="add a visitor gallery (a cover face per visitor and the files each appears in); off by "
                      "default, because a shared report should not carry faces")
+    opt.add_argument("--names", metavar="CSV",
+                     help="visitor names: a CSV with columns visitor_id (or cluster_id) and name, e.g. written after "
+                     "looking at a --faces gallery")
     opt.add_argument("--title", default="Visitor report", help="report title")
     opt.add_argument("--no-tables", action="store_true", help="do not write the CSV tables")
     rep.set_defaults(handler=run)
@@ -85,6 +88,48 @@ def _check_options(args: argparse.Namespace, local: bool) -> None:
         raise UserError(str(exc)) from None
     if args.location is not None and local and not args.location.startswith("custom_labels:"):
         _check_column(args.location, _known_columns())
+    if args.names is not None:
+        args.names_map = _read_names(args.names)
+
+
+def _read_names(path: str) -> dict[str, str]:
+    """``visitor_id`` (or ``cluster_id``) -> ``name`` from a CSV; a UserError names what is wrong."""
+    import pandas as pd
+
+    check_path(path, "--names")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--names {path}: not a readable CSV ({exc})") from None
+    key = next((c for c in ("visitor_id", "cluster_id") if c in frame.columns), None)
+    if key is None or "name" not in frame.columns:
+        raise UserError(f"--names {path}: needs columns visitor_id (or cluster_id) and name; it has "
+                        f"{', '.join(map(str, frame.columns)) or 'none'}")
+    frame = frame[frame[key].str.strip() != ""]
+    return dict(zip(frame[key].str.strip(), frame["name"], strict=True))
+
+
+def _apply_names(clusters: Any, figures: Any, names: dict[str, str]) -> Any:
+    """Names onto a ClusterState (``rename``) or a clusters frame (made from the faces' ids when absent)."""
+    import pandas as pd
+
+    ids = set(figures["figure_cluster_id"].dropna().astype(str)) if "figure_cluster_id" in figures else set()
+    unknown = sorted(set(names) - ids)
+    if unknown:
+        warn(f"--names: {len(unknown)} id(s) are no visitor of this input and are ignored (first: {unknown[0]})")
+    known = {k: v for k, v in names.items() if k in ids}
+    if hasattr(clusters, "rename") and hasattr(clusters, "clusters"):  # a ClusterState
+        for cid, name in known.items():
+            clusters.rename(cid, name or None)
+        return clusters
+    if clusters is None:
+        clusters = pd.DataFrame({"cluster_id": pd.array(sorted(ids), dtype="string")})
+    clusters = clusters.copy()
+    if "name" not in clusters.columns:
+        clusters["name"] = pd.array([None] * len(clusters), dtype="string")
+    hit = clusters["cluster_id"].astype(str).map(known)
+    clusters["name"] = clusters["name"].astype("string").mask(hit.notna().to_numpy(), hit.astype("string"))
+    return clusters
 
 
 def _known_columns(*frames: Any) -> set[str]:
@@ -174,6 +219,9 @@ def run(args: argparse.Namespace) -> int:
         figures, files, clusters = _load_imm(args, say)
         run_info["input"] = {"files": str(Path(args.files).absolute()),
                              "clusters": str(Path(args.clusters).absolute()) if args.clusters else None}
+    if args.names is not None:
+        clusters = _apply_names(clusters, figures, args.names_map)
+        run_info["names"] = str(Path(args.names).absolute())
     say("building the report")
     report = visitor_report(
         figures, files=files, clusters=clusters, tz=args.tz, session_gap=args.session_gap,
