@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imm_analysis import VisitorReport, visitor_report
+from imm_analysis import visitor_report
 from imm_analysis.report.tables import sessionize
 from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, coerce_frame
 from imm_analysis.synth import make_visits
@@ -40,7 +40,6 @@ def _visit_keys(frame: pd.DataFrame) -> set:
 
 def test_reproduces_true_visits_exactly(sched, report):
     true = sched.visits[~sched.visits["is_staff"]]
-    assert isinstance(report, VisitorReport)
     assert len(report.visits) == len(true)
     assert _visit_keys(report.visits) == _visit_keys(true)
     got = report.visits.set_index(["visitor_id", "start"])["dwell"].sort_index()
@@ -69,13 +68,25 @@ def test_staff_found_and_excluded(sched, report):
     kept = visitor_report(sched.figures, files=sched.files, tz=sched.tz, location=sched.location_pattern,
                           time_source=sched.time_pattern, exclude_staff=False)
     assert len(kept.visits) == len(sched.visits)
-    assert kept.visitors.loc[kept.visitors["is_staff"], "visitor_id"].tolist().__len__() == len(sched.staff_ids)
+    assert set(kept.visitors.loc[kept.visitors["is_staff"], "visitor_id"]) == set(sched.staff_ids)
     none = visitor_report(sched.figures, files=sched.files, tz=sched.tz, time_source=sched.time_pattern,
                           staff_rule={"min_days_share": None, "min_hours_per_day": None})
-    assert none.staff.empty
+    assert none.staff.empty and none.summary["unique_visitors"] == len(kept.visitors)
+
+
+def test_custom_staff_rule_flags_exactly_what_it_selects(sched):
+    """A callable rule gets the per-visitor summary; what it selects is the staff, and only that."""
+    everyone = visitor_report(sched.figures, files=sched.files, tz=sched.tz, time_source=sched.time_pattern,
+                              exclude_staff=False, staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    top = everyone.visitors["detections"].max()
+    want = set(everyone.visitors.loc[everyone.visitors["detections"] == top, "visitor_id"])
     custom = visitor_report(sched.figures, files=sched.files, tz=sched.tz, time_source=sched.time_pattern,
                             staff_rule=lambda s: s["detections"].to_numpy() >= s["detections"].max())
-    assert len(custom.staff) >= 1
+    assert set(custom.staff["visitor_id"]) == want
+    assert (custom.staff["reason"] == "custom rule").all()
+    assert not want & set(custom.visitors["visitor_id"])
+    assert len(custom.visitors) == len(everyone.visitors) - len(want)
+    assert custom.parameters["staff_rule"] == "custom callable"
 
 
 def test_location_forms_agree(sched, report):
@@ -253,7 +264,8 @@ def test_html_is_self_contained_and_escaped(tmp_path, sched):
 def test_csv_and_parquet_round_trip(tmp_path, report):
     csv = report.to_csv(tmp_path / "csv")
     pq = report.to_parquet(tmp_path / "pq")
-    assert set(csv) == set(pq) == {"visits", "daily", "hourly", "visitors", "staff", "quality", "parameters"}
+    assert set(csv) == set(pq) == {"visits", "daily", "hourly", "visitors", "staff", "near_staff", "quality",
+                                   "unreadable", "parameters"}
     daily = pd.read_parquet(pq["daily"])
     assert daily[COUNTS].equals(report.daily[COUNTS])
     assert (daily["median_dwell"] == report.daily["median_dwell"]).all()
@@ -333,12 +345,43 @@ def test_format_duration_rule():
     assert format_duration(np.timedelta64(90, "s")) == "0:01:30"
 
 
-def test_plots_return_figures(report):
-    from matplotlib.figure import Figure
+def test_plots_draw_the_tables(report):
+    """Each plot draws its table's numbers (bar heights, heatmap cells, histogram counts)."""
+    ax = report.plot_daily().axes[0]
+    per_day = report.daily.groupby("date")[["new_visitors", "returning_visitors"]].sum()
+    new, ret = ax.containers[0], ax.containers[1]
+    assert [b.get_height() for b in new] == per_day["new_visitors"].tolist()
+    assert [b.get_height() for b in ret] == per_day["returning_visitors"].tolist()
+    assert [b.get_y() for b in ret] == per_day["new_visitors"].tolist()  # stacked on the new visitors
 
-    for name in ("plot_daily", "plot_hourly", "plot_locations", "plot_dwell"):
-        fig = getattr(report, name)()
-        assert isinstance(fig, Figure) and fig.axes
+    grid = report.plot_hourly().axes[0].images[0].get_array()
+    want = report.hourly.pivot(index="weekday", columns="hour", values="arrivals_per_day").to_numpy()
+    np.testing.assert_allclose(np.asarray(grid), want, rtol=0, atol=1e-12)
+
+    ax = report.plot_locations().axes[0]
+    visits = {t.get_text(): b.get_width() for t, b in zip(ax.get_yticklabels(), ax.containers[0], strict=True)}
+    assert visits == report.daily.groupby("location")["visits"].sum().astype(float).to_dict()
+
+    ax = report.plot_dwell().axes[0]
+    assert sum(p.get_height() for p in ax.patches) == len(report.visits)
+    assert "median" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_dwell_zero_everywhere_gets_a_note_not_an_axis(tmp_path):
+    f = _faces([("a", "C1", "oss://b/s1/x.jpg", "2026-01-05T10:00:00Z"),
+                ("b", "C2", "oss://b/s1/y.jpg", "2026-01-05T11:00:00Z")])
+    r = visitor_report(f, staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    assert (r.visits["dwell"] == pd.Timedelta(0)).all()
+    ax = r.plot_dwell().axes[0]
+    assert not ax.patches and "dwell 0" in ax.texts[0].get_text()
+    assert any(n.startswith("Dwell is 0 for every visit") for n in r.notes)
+    html = r.to_html(tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Every visit here has dwell 0" in html and "Dwell is 0 for every visit" in html
+    # one visit with a real dwell: no note
+    g = _faces([("a", "C1", "oss://b/s1/x.jpg", "2026-01-05T10:00:00Z"),
+                ("b", "C1", "oss://b/s1/y.jpg", "2026-01-05T10:05:00Z")])
+    r2 = visitor_report(g, staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    assert not any("Dwell is 0" in n for n in r2.notes) and r2.plot_dwell().axes[0].patches
 
 
 def test_on_committed_sample(sample_dir):
@@ -361,3 +404,149 @@ def test_quality_table_counts_and_describes_the_hd_rule_used(sample_dir):
     row = visitor_report(figures, hd_rule={"min_quality": 0.9}).quality.set_index("metric").loc["hd_faces"]
     assert row["value"] == hd_faces(figures, min_quality=0.9)["is_hd"].sum()
     assert "face_quality > 0.9" in row["description"] and "0.8" not in row["description"]
+
+
+# ------------------------------------------------------------------ what the report says about itself
+
+
+def _photo_faces(tmp_path, n_people=2, per_person=3):
+    """Clustered local-looking faces on real image files (flat colours drawn with PIL), one face per file."""
+    from PIL import Image
+
+    rows, emb = [], []
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(n_people, 16))
+    for p in range(n_people):
+        for k in range(per_person):
+            path = tmp_path / f"p{p}_{k}.png"
+            Image.fromarray(np.full((120, 160, 3), 40 * (p + 1), np.uint8)).save(path)
+            rows.append({"figure_id": f"f{p}{k}", "file_id": f"file{p}{k}", "uri": str(path),
+                         "produce_time": pd.Timestamp("2026-01-05T10:00:00Z") + pd.Timedelta(minutes=5 * k + 60 * p),
+                         "left": 40, "top": 20, "width": 80, "height": 90, "face_quality": 0.9, "yaw": 0.0,
+                         "pitch": 0.0, "roll": 0.0, "det_score": 0.9})
+            emb.append(centres[p] + 0.01 * rng.normal(size=16))
+    figs = coerce_frame(pd.DataFrame(rows), "figures").assign(det_score=0.9)
+    return figs, np.asarray(emb, dtype=np.float32)
+
+
+def test_parameters_hold_what_rebuilds_the_report(tmp_path):
+    """A ClusterState gives threshold, min_faces and names; run_info and the version are recorded."""
+    import json
+
+    from imm_analysis import ClusterState, __version__
+
+    figs, emb = _photo_faces(tmp_path)
+    state = ClusterState.from_figures(figs, emb, threshold=0.6, min_faces=2, seed=0)
+    assert len(state.clusters) == 2
+    cid = state.clusters["cluster_id"].iloc[0]
+    state.rename(cid, "Ana <VIP>")
+    r = visitor_report(state.figures, clusters=state, run_info={"input": "/photos", "model_id": "pack@abc",
+                                                                "threshold_source": "given"})
+    p = r.parameters
+    assert p["threshold"] == pytest.approx(0.6) and p["min_faces"] == 2 and p["threshold_source"] == "given"
+    assert p["input"] == "/photos" and p["model_id"] == "pack@abc" and p["version"] == __version__
+    assert p["origin"] == "local" and p["hd_rule"] == {"min_size": 75, "max_pose": 30, "min_quality": 0.8}
+    assert p["time_sources_used"] == ["produce_time", "file_create_time"] and p["faces"] is False
+    named = r.visitors.set_index("visitor_id")["name"]
+    assert named[cid] == "Ana <VIP>" and named.isna().sum() == 1
+    assert set(r.visits.loc[r.visits["visitor_id"] == cid, "name"]) == {"Ana <VIP>"}
+    doc = json.loads(r.to_csv(tmp_path / "t")["parameters"].read_text())
+    for key in ("input", "model_id", "threshold", "threshold_source", "min_faces", "hd_rule", "staff_rule",
+                "time_source", "time_sources_used", "version", "tz", "session_gap", "location"):
+        assert key in doc["parameters"], key
+    html = r.to_html(tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Ana &lt;VIP&gt;" in html and "pack@abc" in html and "calibrated" not in html
+
+
+def test_local_and_imm_runs_use_their_own_words(sched, tmp_path):
+    figs, emb = _photo_faces(tmp_path)
+    from imm_analysis import cluster_faces
+
+    local_figs, _ = cluster_faces(figs, emb, threshold=0.6, min_faces=2, seed=0)
+    local = visitor_report(local_figs)
+    imm = visitor_report(sched.figures, files=sched.files, tz=sched.tz, time_source=sched.time_pattern)
+    ind = {r.parameters["origin"]: r.quality.set_index("metric").loc["independent_faces", "description"]
+           for r in (local, imm)}
+    assert "local clusterer" in ind["local"] and "IMM" not in ind["local"]
+    assert "IMM" in ind["imm"]
+    assert "local clusterer" in local.to_html(tmp_path / "l.html").read_text(encoding="utf-8")
+
+
+def test_unreadable_files_are_counted_and_listed(tmp_path):
+    figs, emb = _photo_faces(tmp_path)
+    from imm_analysis import cluster_faces
+
+    clustered, _ = cluster_faces(figs, emb, threshold=0.6, min_faces=2, seed=0)
+    errors = pd.DataFrame({"uri": ["/in/notes.jpg", "/in/empty.jpg"], "error": ["MediaError", "MediaError"],
+                           "reason": ["not a readable image (cannot identify image file <_io.BytesIO object at "
+                                      "0x7f3a9c>)", "empty file (0 bytes)"]})
+    r = visitor_report(clustered, errors=errors)
+    assert r.unreadable["file"].tolist() == ["/in/notes.jpg", "/in/empty.jpg"]
+    assert "0x7f" not in " ".join(r.unreadable["reason"]) and r.summary["unreadable_files"] == 2
+    row = r.quality.set_index("metric").loc["unreadable_files"]
+    assert row["value"] == 2 and "notes.jpg" in row["description"] and "empty.jpg: empty file" in row["description"]
+    csv = pd.read_csv(r.to_csv(tmp_path / "t")["quality"]).set_index("metric")
+    assert "notes.jpg" in csv.loc["unreadable_files", "description"]
+    html = r.to_html(tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Unreadable files" in html and "/in/empty.jpg" in html
+    assert "unreadable_files" not in visitor_report(clustered).quality["metric"].tolist()  # no list given
+
+
+def test_gallery_off_by_default_and_on_with_faces(tmp_path):
+    from PIL import Image
+
+    figs, emb = _photo_faces(tmp_path)
+    from imm_analysis import cluster_faces
+
+    clustered, clusters = cluster_faces(figs, emb, threshold=0.6, min_faces=2, seed=0)
+    off = visitor_report(clustered, clusters=clusters)
+    assert off.gallery is None and "gallery" not in off.tables()
+    html_off = off.to_html(tmp_path / "off.html").read_text(encoding="utf-8")
+    assert html_off.count("data:image/png;base64,") == 4 and "carries face images" not in html_off
+
+    on = visitor_report(clustered, clusters=clusters, faces=True)
+    g = on.gallery.set_index("visitor_id")
+    assert len(g) == 2 and on.parameters["faces"] is True
+    for vid, files in g["files"].items():
+        person = {f.split("_")[0] for f in files.split(", ")}
+        assert len(person) == 1 and g.loc[vid, "n_files"] == 3  # one person's three files
+    html = on.to_html(tmp_path / "on.html").read_text(encoding="utf-8")
+    assert "carries face images" in html
+    thumbs = __import__("re").findall(r'alt="cover face of [^"]*" src="data:image/png;base64,([^"]+)"', html)
+    assert len(thumbs) == 2
+    import base64
+    import io
+
+    for t in thumbs:
+        im = Image.open(io.BytesIO(base64.b64decode(t)))
+        assert max(im.size) <= 96 and im.size[0] > 20  # the face box with its margin, shrunk
+        assert im.getpixel((im.size[0] // 2, im.size[1] // 2))[0] in (40, 80)  # cut from that person's image
+    assert (tmp_path / "g").exists() is False
+    assert "gallery" in {p.stem for p in on.to_csv(tmp_path / "g").values()}
+
+
+def test_file_time_and_long_period_notes(tmp_path):
+    f = _faces([("a", "C1", "oss://b/s1/x.jpg", None), ("b", "C2", "oss://b/s1/y.jpg", "2011-03-01T10:00:00Z")])
+    f = f.assign(file_modified_time=pd.to_datetime(["2026-01-05T10:00:00Z", None], utc=True))
+    r = visitor_report(f, time_source=["produce_time", "file_modified_time"],
+                       staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    assert r.summary["time_sources"] == {"produce_time": 1, "file_modified_time": 1}
+    assert any("1 of 2 faces are dated by their file's modification time" in n for n in r.notes)
+    assert any(n.startswith("The faces span 2011-03-01 to 2026-01-05") for n in r.notes)
+    html = r.to_html(tmp_path / "r.html").read_text(encoding="utf-8")
+    assert html.index("Read first") < html.index("Visitors per day")  # at the top
+    ok = visitor_report(f.iloc[[1]], staff_rule={"min_days_share": None, "min_hours_per_day": None})
+    assert not any("modification time" in n or "span" in n for n in ok.notes)
+
+
+def test_staff_that_look_like_customers_are_pointed_out():
+    """Present every day for a few minutes: flagged by the days rule, and the report says it may be wrong."""
+    rows = []
+    for day in range(5):
+        rows.append((f"r{day}", "Regular", "oss://b/s1/x.jpg", f"2026-01-0{day + 5}T10:00:00Z"))
+        rows.append((f"o{day}", f"Once{day}", "oss://b/s1/y.jpg", f"2026-01-0{day + 5}T11:00:00Z"))
+    r = visitor_report(_faces(rows))
+    assert r.staff["visitor_id"].tolist() == ["Regular"]
+    assert any("may be loyal customers" in n for n in r.notes)
+    assert len(r.near_staff) == 5 and (r.near_staff["days"] == 1).all()
+    assert not set(r.near_staff["visitor_id"]) & set(r.staff["visitor_id"])

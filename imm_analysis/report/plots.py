@@ -91,13 +91,29 @@ def plot_locations(daily: pd.DataFrame, *, top: int = 30) -> Figure:
 
 
 def plot_dwell(visits: pd.DataFrame) -> Figure:
-    """Histogram of visit dwell times in minutes (a single sighting has dwell 0)."""
+    """Histogram of visit dwell times in minutes (a single sighting has dwell 0).
+
+    When every dwell rounds to 0 s (as the tables show it) the figure holds a note instead of a histogram (no axis of zeros).
+
+    Examples
+    --------
+    >>> fig = plot_dwell(pd.DataFrame({"dwell": pd.to_timedelta([0, 0], unit="s")}))
+    >>> fig.axes[0].texts[0].get_text().startswith("every one of the 2 visits has dwell 0")
+    True
+    """
     fig = _figure(8.0, 3.2)
     ax = fig.add_subplot()
     if visits.empty:
         _empty(ax, "visits")
         return fig
     minutes = visits["dwell"].dt.total_seconds().to_numpy() / 60
+    if not (minutes > 0.5 / 60).any():  # 0:00:00 everywhere (whole seconds): a histogram would draw a meaningless axis
+        ax.text(0.5, 0.5, f"every one of the {len(minutes):,} visits has dwell 0\n(its sightings share one time)",
+                ha="center", va="center", transform=ax.transAxes, color="grey")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title("Visit dwell")
+        return fig
     ax.hist(minutes, bins=min(60, max(10, int(np.sqrt(len(minutes))))), color=_NEW)
     med = float(np.median(minutes))
     ax.axvline(med, color="black", linestyle="--", label=f"median {med:.1f} min")

@@ -313,6 +313,9 @@ def resolve_locations(
     elif files is not None and location in files.columns:
         values, kind = lookup.get(location).astype("string"), "column"
     else:
+        if re.fullmatch(r"\w+", location):  # a column name, not a pattern
+            raise ValueError(f"location {location!r}: no such column in figures or files; give a column name, "
+                             "'custom_labels:KEY' or a regular expression with one group (...) applied to uri")
         rx = compile_one_group(location, "location pattern")
         if "uri" not in figures.columns:
             raise ValueError(f"location pattern {location!r} needs a 'uri' column in figures")

@@ -9,157 +9,26 @@ The computations live in :mod:`imm_analysis.report.tables`, the plots in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from imm_analysis.quality import describe_hd_rule, hd_mask
+from imm_analysis.report import notes as N
 from imm_analysis.report import tables as T
+from imm_analysis.report.result import TABLES, VisitorReport, csv_ready
 from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, cluster_state
 
-if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
+__all__ = ["VisitorReport", "visitor_report", "TABLES", "csv_ready"]
 
-__all__ = ["VisitorReport", "visitor_report"]
+try:  # the defaults live in quality (HD_RULE today)
+    from imm_analysis.quality import HD_RULE as _HD_RULE
 
-TABLES = ("visits", "daily", "hourly", "visitors", "staff", "quality")
-
-
-class VisitorReport:
-    """The result of :func:`visitor_report`: traffic tables, the parameters used and renderers.
-
-    Attributes
-    ----------
-    visits : DataFrame
-        One row per visit: ``visitor_id, location, start, end, dwell, detections, date``
-        (times in the report's time zone; ``date`` is the local date of ``start``).
-    daily : DataFrame
-        Per date and location: ``date, location, unique_visitors, new_visitors,
-        returning_visitors, visits, detections, median_dwell``, plus ``independent_faces`` and
-        ``unique_visitors_upper`` (each independent face counted as one more visitor).
-    hourly : DataFrame
-        7 x 24 rows of hour-by-weekday data (``arrivals_per_day`` is the heatmap value).
-    visitors : DataFrame
-        Per visitor: ``visitor_id, name, first_seen, last_seen, visits, days, detections,
-        n_locations, locations, age, gender, is_staff``.
-    staff : DataFrame
-        Visitors the staff rule flagged (excluded from the other tables when ``exclude_staff``),
-        with ``reason``.
-    quality : DataFrame
-        ``metric, value, description``: high-definition share, independent and unavailable
-        faces, faces without a usable time, lower/upper visitor counts, detections per visitor.
-    parameters : dict
-        Everything the report was built with.
-    summary : dict
-        Headline numbers (period, unique visitors lower/upper, visits, ...).
-    """
-
-    def __init__(
-        self, *, visits: pd.DataFrame, daily: pd.DataFrame, hourly: pd.DataFrame, visitors: pd.DataFrame,
-        staff: pd.DataFrame, quality: pd.DataFrame, parameters: dict[str, Any], summary: dict[str, Any],
-    ) -> None:
-        self.visits = visits
-        self.daily = daily
-        self.hourly = hourly
-        self.visitors = visitors
-        self.staff = staff
-        self.quality = quality
-        self.parameters = parameters
-        self.summary = summary
-
-    def __repr__(self) -> str:
-        s = self.summary
-        return (
-            f"VisitorReport({s['period']}, {s['locations']} location(s), unique visitors {s['unique_visitors']}"
-            f"-{s['unique_visitors_upper']}, {s['visits']} visits, {s['staff_excluded']} staff excluded)"
-        )
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The six tables by name."""
-        return {name: getattr(self, name) for name in TABLES}
-
-    # ---- plots (delegating to report.plots; each returns a matplotlib Figure) ----
-    def plot_daily(self) -> Figure:
-        """New and returning visitors per day (all locations), with the upper bound as a line."""
-        from imm_analysis.report.plots import plot_daily
-
-        return plot_daily(self.daily)
-
-    def plot_hourly(self) -> Figure:
-        """Heatmap of mean arrivals per hour and weekday."""
-        from imm_analysis.report.plots import plot_hourly
-
-        return plot_hourly(self.hourly, tz=self.parameters["tz"])
-
-    def plot_locations(self) -> Figure:
-        """Unique visitors and visits per location over the period."""
-        from imm_analysis.report.plots import plot_locations
-
-        return plot_locations(self.daily)
-
-    def plot_dwell(self) -> Figure:
-        """Distribution of visit dwell times."""
-        from imm_analysis.report.plots import plot_dwell
-
-        return plot_dwell(self.visits)
-
-    # ---- outputs ----
-    def to_html(self, path: str | Path) -> Path:
-        """Write one self-contained HTML file (embedded PNG plots, tables, parameters, methodology).
-
-        Every user-supplied string (file names, cluster names, labels) is HTML-escaped.
-        Returns the path written.
-        """
-        from imm_analysis.report.html import render_html
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_html(self), encoding="utf-8")
-        return path
-
-    def to_csv(self, directory: str | Path) -> dict[str, Path]:
-        """Write each table as ``<name>.csv`` (and ``parameters.json``) in ``directory``."""
-        return self._write(directory, "csv")
-
-    def to_parquet(self, directory: str | Path) -> dict[str, Path]:
-        """Write each table as ``<name>.parquet`` (and ``parameters.json``) in ``directory``."""
-        return self._write(directory, "parquet")
-
-    def _write(self, directory: str | Path, fmt: str) -> dict[str, Path]:
-        import json
-
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        out: dict[str, Path] = {}
-        for name, frame in self.tables().items():
-            p = d / f"{name}.{fmt}"
-            if fmt == "csv":
-                _csv_ready(frame).to_csv(p, index=False)
-            else:
-                frame.to_parquet(p, index=False)
-            out[name] = p
-        p = d / "parameters.json"
-        p.write_text(json.dumps({"parameters": self.parameters, "summary": self.summary}, indent=2, default=str))
-        out["parameters"] = p
-        return out
-
-    def _repr_html_(self) -> str:
-        from imm_analysis.report.html import render_notebook
-
-        return render_notebook(self)
-
-
-def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """Durations as ``H:MM:SS`` text (``pd.to_timedelta`` reads them back); the rest unchanged."""
-    out = frame.copy()
-    for c in out.columns:
-        if pd.api.types.is_timedelta64_dtype(out[c]):
-            out[c] = [T.format_duration(x) for x in out[c]]
-    return out
-
+    _HD_DEFAULTS: dict[str, Any] = dict(_HD_RULE) if isinstance(_HD_RULE, dict) else {}
+except ImportError:  # pragma: no cover - quality reorganised
+    _HD_DEFAULTS = {}
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(values)
@@ -222,7 +91,7 @@ def visitor_report(
     figures: pd.DataFrame,
     *,
     files: pd.DataFrame | None = None,
-    clusters: pd.DataFrame | None = None,
+    clusters: Any = None,
     tz: str = "UTC",
     session_gap: str | pd.Timedelta = "30min",
     location: str | None = None,
@@ -230,8 +99,12 @@ def visitor_report(
     exclude_staff: bool = True,
     staff_rule: dict | Callable[[pd.DataFrame], np.ndarray] | None = None,
     returning_scope: str = "location",
-    hd_rule: dict | None = None,
+    hd_rule: Any = None,
     title: str = "Visitor report",
+    errors: pd.DataFrame | None = None,
+    faces: bool = False,
+    origin: str | None = None,
+    run_info: Mapping[str, Any] | None = None,
 ) -> VisitorReport:
     """Count unique, new and returning visitors from clustered faces.
 
@@ -243,8 +116,10 @@ def visitor_report(
     files : DataFrame, optional
         Files frame (``load_files``), joined on ``file_id`` for ``file_create_time`` and
         ``custom_labels``.
-    clusters : DataFrame, optional
-        Clusters frame (``load_clusters``): names, gender and average age of the visitors.
+    clusters : DataFrame or ClusterState, optional
+        Clusters frame (``load_clusters``, ``cluster_faces(...)[1]``): names, gender and average
+        age of the visitors. A :class:`~imm_analysis.ClusterState` gives its clusters (with the
+        names set by ``rename``) and its parameters (threshold, ``min_faces``) to the report.
     tz : str, default="UTC"
         Time zone of the report (dates, hours, weekdays). IMM times such as ``+08:00`` are
         stored in UTC and converted here.
@@ -267,9 +142,23 @@ def visitor_report(
     returning_scope : {"location", "any"}, default="location"
         A visitor is returning at a location on a date when seen on an earlier date at that
         location (or anywhere with ``"any"``).
-    hd_rule : dict, optional
-        Keyword arguments of :func:`imm_analysis.quality.hd_mask` for the high-definition share.
+    hd_rule : dict or HDRule, optional
+        The high-definition rule of the quality table: keyword arguments of
+        :func:`imm_analysis.quality.hd_mask`, or an object with ``mask`` and ``describe``.
     title : str, default="Visitor report"
+    errors : DataFrame, optional
+        Files the local pipeline could not use (``embed_images(...).errors``: ``uri, error,
+        reason``): counted in ``.quality`` and listed in ``.unreadable``.
+    faces : bool, default=False
+        Add the visitor gallery (``.gallery``; a cover face per visitor in the HTML, cut from the
+        images through :mod:`imm_analysis.io.media`, and the files each visitor appears in). Off by
+        default: a report meant to be shared should not carry faces.
+    origin : {"local", "imm"}, optional
+        Which words the report uses; by default ``"local"`` for a ClusterState or figures of the
+        local pipeline (a ``det_score`` column), else ``"imm"``.
+    run_info : mapping, optional
+        What made the input, recorded in ``.parameters`` so the report can be rebuilt: for
+        example ``input``, ``model_id``, ``threshold``, ``threshold_source``, ``min_faces``.
 
     Returns
     -------
@@ -293,6 +182,13 @@ def visitor_report(
     """
     tz = T.check_tz(tz)
     gap = T.check_gap(session_gap)
+    state_params: dict[str, Any] = {}
+    if clusters is not None and hasattr(clusters, "params") and hasattr(clusters, "clusters"):  # a ClusterState
+        state_params = {k: clusters.params.get(k) for k in ("threshold", "min_faces") if k in clusters.params}
+        origin = N.run_origin(figures, clusters, origin)
+        clusters = clusters.clusters
+    origin = N.run_origin(figures, clusters, origin)
+    words = N.WORDS[origin]
     if not isinstance(figures, pd.DataFrame):
         raise TypeError(f"figures must be a DataFrame (load_figures(...)), got {type(figures).__name__}")
     if "figure_cluster_id" not in figures.columns and "cluster_state" not in figures.columns:
@@ -384,6 +280,7 @@ def visitor_report(
     per["first_seen"] = _to_local(per["first_ns"].to_numpy(), tz)
     per["last_seen"] = _to_local(per["last_ns"].to_numpy(), tz)
     per = per.sort_values(["visits", "detections", "visitor_id"], ascending=[False, False, True], kind="stable")
+    near_staff = N.near_staff_table(per, n_days)
     cols = ["visitor_id", "name", "first_seen", "last_seen", "visits", "days", "detections", "n_locations",
             "locations", "age", "gender", "is_staff"]
     staff_cols = ["visitor_id", "name", "days", "median_daily_hours", "visits", "detections", "locations", "reason"]
@@ -394,6 +291,7 @@ def visitor_report(
     visits_tab = pd.DataFrame(
         {
             "visitor_id": pd.array(vis_ids[kept["visitor"].to_numpy()], dtype="string"),
+            "name": pd.array(attrs["name"].to_numpy(object)[kept["visitor"].to_numpy()], dtype="string"),
             "location": pd.array(names_arr[kept["loc"].to_numpy()], dtype="string"),
             "start": _to_local(kept["start_ns"].to_numpy(), tz),
             "end": _to_local(kept["end_ns"].to_numpy(), tz),
@@ -405,26 +303,32 @@ def visitor_report(
     visits_tab = visits_tab.sort_values(["start", "visitor_id", "location"], kind="stable", ignore_index=True)
 
     # quality
-    hd, hd_reason = hd_mask(figs, **(hd_rule or {}))
-    hd_known = hd_reason != 0  # 0 = "missing"
+    hd, hd_known, hd_text, hd_param = _hd(figs, hd_rule)
+    unreadable = N.unreadable_table(errors)
     n_lower = int((~staff_by_code).sum()) if exclude_staff else n_vis
     n_ind_time = int(ind_rows.sum())
     n_upper = n_lower + n_ind_time
     det_kept = int(kept["detections"].sum())
     n_staff = int(staff_by_code.sum())
     staff_det = int(visits_c.loc[staff_by_code[visits_c["visitor"].to_numpy()], "detections"].sum())
+    listed = "; ".join(f"{f.rsplit('/', 1)[-1]}: {r}" for f, r in zip(unreadable["file"][:10],
+                                                                       unreadable["reason"][:10], strict=True))
+    more = f"; and {len(unreadable) - 10} more (see the unreadable table)" if len(unreadable) > 10 else ""
+    src_counts = {lab: int((source == k).sum()) for k, lab in enumerate(source_labels)}
     rows = [
+        *([("unreadable_files", len(unreadable), f"files that could not be used ({listed}{more})")]
+          if errors is not None else []),
         ("faces", n_input, "face rows given"),
         ("duplicate_faces_dropped", n_dup, "rows whose figure_id repeats an earlier row (e.g. per-cluster SimpleQuery exports)"),
         ("clustered_faces", int(clustered.sum()), "faces in a cluster (a visitor)"),
-        ("independent_faces", int(independent.sum()), f"faces IMM left out of every cluster ({CLUSTER_INDEPENDENT})"),
-        ("unavailable_faces", int(unavailable.sum()), f"faces not yet clustered ({CLUSTER_UNAVAILABLE}); in no count"),
-        ("hd_faces", int(hd.sum()), f"faces meeting the high-definition rule ({describe_hd_rule(hd_rule)})"),
+        ("independent_faces", int(independent.sum()), f"{words['independent']} ({CLUSTER_INDEPENDENT})"),
+        ("unavailable_faces", int(unavailable.sum()), f"{words['unavailable']} ({CLUSTER_UNAVAILABLE}); in no count"),
+        ("hd_faces", int(hd.sum()), f"faces meeting the high-definition rule ({hd_text})"),
         ("hd_share", float(hd.sum() / hd_known.sum()) if hd_known.any() else np.nan,
          "high-definition faces / faces with size, pose and quality known"),
         ("faces_without_time", int((~has_time).sum()), "faces with no usable time (left out)"),
-        *[(f"time_from_{lab}", int((source == k).sum()), f"faces whose time came from {lab}")
-          for k, lab in enumerate(source_labels)],
+        *[(f"time_from_{lab}", n_src, f"faces whose time came from the {N.TIME_SOURCE_WORDS.get(lab, lab)}")
+          for lab, n_src in src_counts.items()],
         ("faces_without_location", int((no_loc & has_time).sum()), "faces with a time but no location (reported as '(unknown)')"),
         ("staff_visitors", n_staff, "visitors the staff rule flagged" + (" (excluded)" if exclude_staff else " (kept)")),
         ("staff_detections", staff_det, "detections of those visitors"),
@@ -444,8 +348,19 @@ def visitor_report(
     period = (
         f"{T.day_to_date(np.array([first_day]))[0]} to {T.day_to_date(np.array([last_day]))[0]}" if n_days else "no dated faces"
     )
+    from imm_analysis import __version__
+
+    info = {**state_params, **dict(run_info or {})}
     parameters = {
         "title": title,
+        "origin": origin,
+        "clustered_by": words["clusterer"],
+        "input": info.pop("input", None),
+        "model_id": info.pop("model_id", None),
+        "threshold": info.pop("threshold", None),
+        "threshold_source": info.pop("threshold_source", None),
+        "min_faces": info.pop("min_faces", None),
+        **info,
         "tz": tz,
         "session_gap": T.format_duration(gap),
         "location": location,
@@ -455,7 +370,10 @@ def visitor_report(
         "exclude_staff": exclude_staff,
         "staff_rule": "custom callable" if callable(staff_rule) else {**T.DEFAULT_STAFF_RULE, **(staff_rule or {})},
         "returning_scope": returning_scope,
-        "hd_rule": hd_rule or {},
+        "hd_rule": hd_param,
+        "hd_rule_text": hd_text,
+        "faces": bool(faces),
+        "version": __version__,
     }
     returning_any = int((per.loc[~per["is_staff"] if exclude_staff else slice(None), "days"] > 1).sum())
     summary_d = {
@@ -473,8 +391,39 @@ def visitor_report(
         "staff_flagged": n_staff,
         "median_dwell": T.format_duration(pd.Timedelta(int(np.median(kept["dwell_ns"])), unit="ns"))
         if len(kept) else None,
+        "unreadable_files": len(unreadable),
+        "time_sources": {lab: n_src for lab, n_src in src_counts.items() if n_src},
+        "visitor_range": N.visitor_range_text(n_lower, n_upper, origin),
     }
+    first_ts = pd.Timestamp(T.day_to_date(np.array([first_day]))[0]) if n_days else None
+    last_ts = pd.Timestamp(T.day_to_date(np.array([last_day]))[0]) if n_days else None
+    notes = N.report_notes(source_counts=src_counts, n_faces_timed=int(has_time.sum()), first_day=first_ts,
+                           last_day=last_ts, visits=visits_tab, staff=staff_tab, exclude_staff=exclude_staff)
+    gallery = None
+    if faces:
+        from imm_analysis.report.gallery import gallery_table
+
+        gallery = gallery_table(figs, vis_ids, np.flatnonzero(use), vis_codes, visitors_tab["visitor_id"], clusters)
+        gallery.insert(1, "name", visitors_tab["name"].to_numpy())
     return VisitorReport(
         visits=visits_tab, daily=daily, hourly=hourly, visitors=visitors_tab, staff=staff_tab, quality=quality,
-        parameters=parameters, summary=summary_d,
+        parameters=parameters, summary=summary_d, near_staff=near_staff, unreadable=unreadable, gallery=gallery,
+        notes=notes,
     )
+
+
+def _hd(figures: pd.DataFrame, rule: Any) -> tuple[np.ndarray, np.ndarray, str, Any]:
+    """High-definition flag, "size, pose and quality known" flag, the rule in words and as a parameter.
+
+    ``rule``: None (IMM's), a dict of :func:`~imm_analysis.quality.hd_mask` keyword arguments, or an
+    object with ``mask(figures)`` and ``describe()`` (an ``HDRule``).
+    """
+    if rule is not None and not isinstance(rule, dict) and hasattr(rule, "mask"):
+        hd = np.asarray(rule.mask(figures), dtype=bool)
+        cols = [c for c in ("width", "height", "pitch", "roll", "yaw", "face_quality") if c in figures.columns]
+        known = (figures[cols].notna().all(axis=1).to_numpy() if len(cols) == 6 else np.zeros(len(figures), bool))
+        text = rule.describe() if hasattr(rule, "describe") else str(rule)
+        param = {k: getattr(rule, k) for k in ("min_size", "max_pose", "min_quality") if hasattr(rule, k)} or text
+        return hd, known, text, param
+    hd, reason = hd_mask(figures, **(rule or {}))
+    return hd, reason != 0, describe_hd_rule(rule), {**_HD_DEFAULTS, **(rule or {})}
