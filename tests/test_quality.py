@@ -259,7 +259,7 @@ def _brute_force_groups(figures, embeddings, threshold, k, min_faces=3):
 
 @pytest.mark.parametrize("n_neighbors", [2, 5, 30, 10_000])
 def test_diagnosis_embeddings_match_brute_force(ds, n_neighbors):
-    from imm_analysis.quality import _possible_groups
+    from imm_analysis.cluster.diagnose.facts import possible_groups as _possible_groups
 
     t = 0.5
     expected, sim = _brute_force_groups(ds.figures, ds.embeddings, t, n_neighbors)
@@ -293,12 +293,12 @@ def test_diagnosis_knn_can_split_a_saturated_person():
     x[:4, 0] = 1.0
     x[4:, :2] = [0.6, 0.8]
     x[np.arange(8), np.arange(2, 10)] = 0.05
-    assert diagnose_clustering(f, embeddings=x).counts["possible_cluster_sizes"] == [8]  # k=30: all pairs
+    assert diagnose_clustering(f, embeddings=x, threshold=0.5).counts["possible_cluster_sizes"] == [8]  # k=30
     # each face's 3 nearest are its own mode (all above the threshold): the cross links are missed
-    split = diagnose_clustering(f, embeddings=x, n_neighbors=3)
+    split = diagnose_clustering(f, embeddings=x, threshold=0.5, n_neighbors=3)
     assert split.counts["possible_cluster_sizes"] == [4, 4]
     assert sorted(_brute_force_groups(f, x, 0.5, k=3)[0]) == [(0, 1, 2, 3), (4, 5, 6, 7)]
-    assert diagnose_clustering(f, embeddings=x, n_neighbors=4).counts["possible_cluster_sizes"] == [8]
+    assert diagnose_clustering(f, embeddings=x, threshold=0.5, n_neighbors=4).counts["possible_cluster_sizes"] == [8]
 
 
 def test_diagnosis_embedding_errors(ds):

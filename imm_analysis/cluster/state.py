@@ -11,10 +11,7 @@ skips faces of removed files.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import uuid
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,16 +21,16 @@ import numpy as np
 import pandas as pd
 
 from imm_analysis import schema
-from imm_analysis.cluster.constraints import image_keys, resolve_hd
-from imm_analysis.cluster.incremental import extend_graph, incremental_labels
-from imm_analysis.cluster.knn import KNNGraph, NeighborIndex, prepare_embeddings, resolve_backend
-from imm_analysis.cluster.stats import cluster_table, new_cluster_ids, ordered_clusters
-from imm_analysis.io.atomic import atomic_save_npy, atomic_write_bytes, fsync_dir
-from imm_analysis.io.parquet import category_dtypes, read_frame, write_frame
+from imm_analysis.cluster.clusterer import FigureClusterer
+from imm_analysis.cluster.constraints import check_figures, image_keys
+from imm_analysis.cluster.knn import KNNGraph, prepare_embeddings
+from imm_analysis.cluster.stats import cluster_table, labelled_frames, new_cluster_ids, ordered_clusters
+from imm_analysis.cluster.store import frame_categories, load_parts, save_parts
+from imm_analysis.quality.hd import HDRule
 
 __all__ = ["ClusterState"]
 
-_FORMAT = 1
+_ARRAYS = ("embeddings", "knn_indices", "knn_similarities", "hd", "locked")
 _RESERVED = frozenset({None, schema.CLUSTER_INDEPENDENT, schema.CLUSTER_UNAVAILABLE})
 _PARAM_KEYS = ("threshold", "min_faces", "hd_rule", "n_neighbors", "backend", "linkage_floor")
 
@@ -108,8 +105,8 @@ class ClusterState:
         self._removed = set(removed)
         self._cover_locked = dict(cover_locked or {})
         self._rng = np.random.default_rng(seed) if seed is not None else None
-        self._hd_rule = params.get("hd_rule")
-        self._index: NeighborIndex | None = None
+        self._estimator: FigureClusterer | None = None
+        self._cannot_sent = 0  # "not the same person" pairs the estimator has been given
         self.last_update: dict[str, int] = {}
 
     # ------------------------------------------------------------------ construction
@@ -133,6 +130,9 @@ class ClusterState:
     ) -> ClusterState:
         """Cluster ``figures`` from scratch (a :class:`FigureClusterer` fit) and wrap the result.
 
+        The state keeps the fitted estimator: :meth:`update` calls its
+        :meth:`~FigureClusterer.partial_fit`.
+
         Parameters
         ----------
         figures : DataFrame
@@ -143,22 +143,54 @@ class ClusterState:
         project_name, dataset_name : str, optional
             Written into the clusters frame (``ProjectName`` / ``DatasetName``).
         **clusterer_params
-            :class:`FigureClusterer` parameters.
-        """
-        from imm_analysis.cluster.clusterer import FigureClusterer
+            :class:`FigureClusterer` parameters (``hd_rule`` may be an :class:`~imm_analysis.quality.HDRule`).
 
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> x = np.repeat(np.eye(2, 8), 3, axis=0)
+        >>> figs = pd.DataFrame({"figure_id": list("abcdef"), "file_id": list("abcdef")})
+        >>> s = ClusterState.from_figures(figs, x, threshold=0.5, hd_rule=lambda f: np.ones(len(f), bool), seed=0)
+        >>> s.clusters["face_count"].tolist()
+        [3, 3]
+        """
         x = prepare_embeddings(embeddings)
-        figures = _check_figures(figures, len(x))
-        est = FigureClusterer(**clusterer_params).fit(x, figures)
+        figures = check_figures(figures, len(x))
+        est = FigureClusterer(**clusterer_params).fit(x, figures=figures)
         params = {k: getattr(est, k) for k in _PARAM_KEYS}
         params["threshold"] = est.threshold_
         params["project_name"], params["dataset_name"] = project_name, dataset_name
-        state = cls(
-            figures, schema.empty_frame("clusters"), x, knn=est.knn_, hd=est.hd_, params=params, seed=seed
+        state = cls(figures, schema.empty_frame("clusters"), x, knn=est.knn_, hd=est.hd_, params=params, seed=seed)
+        state.figures, state.clusters = labelled_frames(
+            figures, est.labels_, est.hd_, rng=state._rng, now=state._now(),
+            project_name=project_name, dataset_name=dataset_name,
         )
-        state._index = est._index
-        state._assign(est.labels_, np.arange(len(x)), n_old_clusters=0, cluster_ids=[])
+        state._estimator = est
         return state
+
+    def _fitted_estimator(self) -> FigureClusterer:
+        """The state's estimator, rebuilt from the state's arrays after a load or a removal."""
+        if self._estimator is None:
+            self._estimator = FigureClusterer._restore(
+                self.params, self.embeddings, knn=self.knn, hd=self._hd,
+                image_keys=image_keys(self.figures, len(self.figures)), labels=self._labels(),
+                cannot_link=self._cannot_pairs(self.figures),
+            )
+            self._cannot_sent = len(self._cannot)
+        return self._estimator
+
+    def _labels(self) -> np.ndarray:
+        """Integer label per face: position in :attr:`clusters`, -1 independent or unavailable."""
+        ids = self.figures["figure_cluster_id"].astype("string").fillna("")
+        return pd.Index(self.clusters["cluster_id"].astype(str)).get_indexer(ids).astype(np.int64)
+
+    def _cannot_pairs(self, figures: pd.DataFrame, start: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+        """The "not the same person" pairs from ``start`` on, as row indices of ``figures``."""
+        part = self._cannot.iloc[start:]
+        if not len(part):
+            return None
+        pos = pd.Index(figures["figure_id"].astype(str))
+        return pos.get_indexer(part["a"].astype(str)), pos.get_indexer(part["b"].astype(str))
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> pd.Timestamp:
@@ -403,7 +435,7 @@ class ClusterState:
         self.knn = self.knn.subset(np.flatnonzero(keep))
         self._hd = self._hd[keep]
         self._locked = self._locked[keep]
-        self._index = None
+        self._estimator = None  # rows changed: rebuilt from the state on the next update
         if len(self._cannot):
             ok = ~(_isin(self._cannot["a"], removed) | _isin(self._cannot["b"], removed))
             self._cannot = self._cannot[ok].reset_index(drop=True)
@@ -421,7 +453,7 @@ class ClusterState:
         ``last_update`` reports the counts.
         """
         x_new = prepare_embeddings(new_embeddings, name="new_embeddings")
-        new_figures = _check_figures(new_figures, len(x_new), name="new_figures")
+        new_figures = check_figures(new_figures, len(x_new), name="new_figures")
         fid = new_figures["figure_id"].astype(str)
         known = set(self.figures["figure_id"].astype(str)) | self._removed
         fresh = ~_isin(fid, known)
@@ -433,34 +465,20 @@ class ClusterState:
         if m == 0:
             return self
         n_old = len(self.figures)
-        if self._index is None:
-            backend = resolve_backend(self.params.get("backend", "auto"), n_old + m)
-            self._index = NeighborIndex(self.embeddings, backend=backend)
-        knn = extend_graph(self._index, self.knn, x_new, progress=progress)
-        hd_new = resolve_hd(new_figures, m, self._hd_rule)
+        est = self._fitted_estimator()
+        if self.params.get("hd_rule") is not est.hd_rule:  # a rule given again to load()
+            est.set_params(hd_rule=self.params.get("hd_rule"))
         figures = schema.coerce_frame(pd.concat([self.figures, new_figures], ignore_index=True), "figures")
-        hd = np.concatenate([self._hd, hd_new])
-        codes = self._image_codes(figures)
         cluster_ids = self.clusters["cluster_id"].astype(str).tolist()
-        ids = self.figures["figure_cluster_id"].astype("string").fillna("")
-        old_labels = pd.Index(cluster_ids).get_indexer(ids).astype(np.int64)  # -1: independent or unavailable
-        cannot = None
-        if len(self._cannot):
-            pos = pd.Index(figures["figure_id"].astype(str))
-            cannot = (pos.get_indexer(self._cannot["a"].astype(str)), pos.get_indexer(self._cannot["b"].astype(str)))
-        labels = incremental_labels(
-            old_labels,
-            knn,
-            self._index.embeddings,
-            hd,
-            codes,
-            float(self.params["threshold"]),
-            int(self.params["min_faces"]),
-            locked=self._locked,
-            cannot_link=cannot,
+        old_labels = self._labels()
+        est.partial_fit(
+            x_new, figures=new_figures, locked=self._locked, earlier_labels=old_labels,
+            cannot_link=self._cannot_pairs(figures, self._cannot_sent),
         )
+        self._cannot_sent = len(self._cannot)
+        labels, knn, hd = est.labels_, est.knn_, est.hd_
         self.figures = figures
-        self.embeddings = self._index.embeddings
+        self.embeddings = est._index.embeddings
         self.knn = knn
         self._hd = hd
         self._locked = np.concatenate([self._locked, np.zeros(m, dtype=bool)])
@@ -479,67 +497,63 @@ class ClusterState:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the state to directory ``path`` atomically (Parquet frames, ``.npy`` arrays, JSON).
+        """Write the state to folder ``path`` as a new version; ``path`` always holds a loadable state.
 
-        The directory is written beside ``path`` under a temporary name and swapped in at the
-        end, so a crash never leaves a half-written state. Returns the path.
+        Frames go to Parquet, arrays to ``.npy``, the rest to JSON, in a new version folder
+        ``path/v-<n>``; the pointer file ``path/CURRENT`` is then replaced atomically, and only
+        then are older versions removed (see :mod:`imm_analysis.cluster.store`). A crash at
+        any moment leaves the previous or the new state loadable. Returns the path.
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np, pandas as pd
+        >>> figs = pd.DataFrame({"figure_id": list("abc"), "file_id": list("abc")})
+        >>> s = ClusterState.from_figures(figs, np.eye(3, 4), threshold=0.5, min_faces=1, seed=0)
+        >>> path = s.save(tempfile.mkdtemp() + "/state")
+        >>> ClusterState.load(path).clusters["face_count"].tolist()
+        [1, 1, 1]
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
-            # every file is fsynced before the folder is swapped in: no empty files after a power cut
-            write_frame(self.figures, tmp / "figures.parquet")
-            write_frame(self.clusters, tmp / "clusters.parquet")
-            write_frame(self._cannot, tmp / "cannot_link.parquet")
-            atomic_save_npy(tmp / "embeddings.npy", self.embeddings)
-            atomic_save_npy(tmp / "knn_indices.npy", self.knn.indices)
-            atomic_save_npy(tmp / "knn_similarities.npy", self.knn.similarities)
-            atomic_save_npy(tmp / "hd.npy", self._hd)
-            atomic_save_npy(tmp / "locked.npy", self._locked)
-            params = dict(self.params)
-            if callable(params.get("hd_rule")):
-                params["hd_rule"] = "<callable>"
-            meta = {
-                "format": _FORMAT,
-                "params": params,
-                "removed": sorted(self._removed),
-                "cover_locked": self._cover_locked,
-                "edits": self.edits,
-                # also in the Parquet files' metadata; kept here for readers of the first release
-                "categories": {"figures": category_dtypes(self.figures), "clusters": category_dtypes(self.clusters)},
-            }
-            atomic_write_bytes(tmp / "state.json", json.dumps(meta, indent=1, default=str).encode())
-            backup = None
-            if path.exists():
-                backup = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-                os.replace(path, backup)
-            os.replace(tmp, path)
-            fsync_dir(path.parent)
-            if backup is not None:
-                shutil.rmtree(backup, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
+        params = dict(self.params)
+        rule = params.get("hd_rule")
+        if isinstance(rule, HDRule):
+            params["hd_rule"] = rule.as_dict()
+        elif callable(rule):
+            params["hd_rule"] = "<callable>"
+        frames = {"figures": self.figures, "clusters": self.clusters, "cannot_link": self._cannot}
+        arrays = {
+            "embeddings": self.embeddings,
+            "knn_indices": self.knn.indices,
+            "knn_similarities": self.knn.similarities,
+            "hd": self._hd,
+            "locked": self._locked,
+        }
+        meta = {
+            "params": params,
+            "removed": sorted(self._removed),
+            "cover_locked": self._cover_locked,
+            "edits": self.edits,
+            # also in the Parquet files' metadata; kept here for readers of the first release
+            "categories": frame_categories({"figures": self.figures, "clusters": self.clusters}),
+        }
+        return save_parts(path, frames, arrays, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, hd_rule: Any = None, seed: int | None = None) -> ClusterState:
-        """Read a state written by :meth:`save`.
+        """Read a state written by :meth:`save` (either layout); removes leftovers of a crashed save.
 
         ``hd_rule`` must be given again when the state was built with a callable rule (it
         cannot be saved); it applies to faces added by later updates.
+
+        Examples
+        --------
+        >>> import tempfile, pytest
+        >>> with pytest.raises(FileNotFoundError):
+        ...     ClusterState.load(tempfile.mkdtemp())
         """
-        path = Path(path)
-        meta_file = path / "state.json"
-        if not meta_file.exists():
-            raise FileNotFoundError(f"{path} is not a saved ClusterState (no state.json)")
-        meta = json.loads(meta_file.read_text())
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"{meta_file}: unsupported state format {meta.get('format')!r}")
+        frames, arrays, meta = load_parts(
+            path, {"figures": "figures", "clusters": "clusters", "cannot_link": None}, _ARRAYS
+        )
         params = meta["params"]
-        cats = meta.get("categories", {})
         if params.get("hd_rule") == "<callable>":
             if hd_rule is None:
                 warnings.warn(
@@ -550,21 +564,22 @@ class ClusterState:
             params["hd_rule"] = hd_rule
         elif hd_rule is not None:
             params["hd_rule"] = hd_rule
-        state = cls(
-            read_frame(path / "figures.parquet", kind="figures", categories=cats.get("figures")),
-            read_frame(path / "clusters.parquet", kind="clusters", categories=cats.get("clusters")),
-            np.load(path / "embeddings.npy"),
-            knn=KNNGraph(np.load(path / "knn_indices.npy"), np.load(path / "knn_similarities.npy")),
-            hd=np.load(path / "hd.npy"),
+        elif isinstance(params.get("hd_rule"), dict):
+            params["hd_rule"] = HDRule.coerce(params["hd_rule"])
+        return cls(
+            frames["figures"],
+            frames["clusters"],
+            arrays["embeddings"],
+            knn=KNNGraph(arrays["knn_indices"], arrays["knn_similarities"]),
+            hd=arrays["hd"],
             params=params,
-            locked=np.load(path / "locked.npy"),
-            cannot_link=read_frame(path / "cannot_link.parquet").astype("string"),
+            locked=arrays["locked"],
+            cannot_link=frames["cannot_link"].astype("string"),
             removed=meta["removed"],
             cover_locked=meta["cover_locked"],
             edits=meta["edits"],
             seed=seed,
         )
-        return state
 
     def __repr__(self) -> str:
         n_ind = int((self.figures["cluster_state"] == "independent").sum()) if len(self.figures) else 0
@@ -573,23 +588,6 @@ class ClusterState:
             f"threshold={self.params.get('threshold'):.3f}, min_faces={self.params.get('min_faces')}, "
             f"{len(self.edits)} edits)"
         )
-
-
-def _check_figures(figures: pd.DataFrame, n: int, name: str = "figures") -> pd.DataFrame:
-    if not isinstance(figures, pd.DataFrame):
-        raise TypeError(f"{name} must be a DataFrame, got {type(figures).__name__}")
-    if len(figures) != n:
-        raise ValueError(f"{name} has {len(figures)} rows but the embeddings have {n}; they must be row-aligned")
-    figures = figures.reset_index(drop=True)
-    if "figure_id" not in figures.columns:
-        figures = figures.assign(figure_id=[f"face-{uuid.uuid4()}" for _ in range(n)])
-    fid = figures["figure_id"].astype("string")
-    if fid.isna().any():
-        raise ValueError(f"{name}: row {int(np.flatnonzero(fid.isna().to_numpy(bool))[0])} has no figure_id")
-    dup = fid.duplicated()
-    if dup.any():
-        raise ValueError(f"{name}: figure_id {fid[dup].iloc[0]!r} appears more than once")
-    return schema.coerce_frame(figures, "figures")
 
 
 def _isin(column: pd.Series, values: Iterable[Any]) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.quality import describe_hd_rule, hd_mask
+from imm_analysis.quality import HDRule, describe_hd_rule, hd_mask
 from imm_analysis.report import tables as T
 from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, cluster_state
 
@@ -230,7 +230,7 @@ def visitor_report(
     exclude_staff: bool = True,
     staff_rule: dict | Callable[[pd.DataFrame], np.ndarray] | None = None,
     returning_scope: str = "location",
-    hd_rule: dict | None = None,
+    hd_rule: HDRule | dict | None = None,
     title: str = "Visitor report",
 ) -> VisitorReport:
     """Count unique, new and returning visitors from clustered faces.
@@ -267,8 +267,9 @@ def visitor_report(
     returning_scope : {"location", "any"}, default="location"
         A visitor is returning at a location on a date when seen on an earlier date at that
         location (or anywhere with ``"any"``).
-    hd_rule : dict, optional
-        Keyword arguments of :func:`imm_analysis.quality.hd_mask` for the high-definition share.
+    hd_rule : HDRule or dict, optional
+        The high-definition rule (:class:`imm_analysis.quality.HDRule`, or a dict of its
+        thresholds) for the high-definition share; default IMM's.
     title : str, default="Visitor report"
 
     Returns
@@ -405,7 +406,7 @@ def visitor_report(
     visits_tab = visits_tab.sort_values(["start", "visitor_id", "location"], kind="stable", ignore_index=True)
 
     # quality
-    hd, hd_reason = hd_mask(figs, **(hd_rule or {}))
+    hd, hd_reason = hd_mask(figs, hd_rule)
     hd_known = hd_reason != 0  # 0 = "missing"
     n_lower = int((~staff_by_code).sum()) if exclude_staff else n_vis
     n_ind_time = int(ind_rows.sum())
@@ -455,7 +456,7 @@ def visitor_report(
         "exclude_staff": exclude_staff,
         "staff_rule": "custom callable" if callable(staff_rule) else {**T.DEFAULT_STAFF_RULE, **(staff_rule or {})},
         "returning_scope": returning_scope,
-        "hd_rule": hd_rule or {},
+        "hd_rule": HDRule.coerce(hd_rule).as_dict() if hd_rule is not None else {},
     }
     returning_any = int((per.loc[~per["is_staff"] if exclude_staff else slice(None), "days"] > 1).sum())
     summary_d = {
