@@ -277,7 +277,7 @@ def sweep_thresholds(
         params.setdefault("threshold", ts[0])
         # the dendrogram must reach the lowest threshold swept
         params["linkage_floor"] = min(float(params.get("linkage_floor", 0.0)), min(ts))
-        clusterer = FigureClusterer(**params).fit(embeddings, figures)
+        clusterer = FigureClusterer(**params).fit(embeddings, figures=figures)
     elif params or figures is not None:
         raise ValueError("pass either a fitted clusterer or clusterer parameters/figures, not both")
     rows = []

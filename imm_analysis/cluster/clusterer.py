@@ -209,6 +209,12 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         self._validate_params()
         x = prepare_embeddings(validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=1))
         n = len(x)
+        if self.threshold is None and n < 3:
+            raise ValueError(f"threshold=None calibrates on the faces, but n_samples = {n} (at least 3 needed); "
+                             "pass a threshold")
+        if x.shape[1] == 1:
+            raise ValueError("n_features = 1: every cosine similarity of 1-d embeddings is +1 or -1; "
+                             "pass face embeddings (many features)")
         self._check_figures(figures, n)
         if knn is None:
             knn, index = build_knn(
@@ -305,7 +311,10 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         figures = _figures_from_y(y, figures)
         if not hasattr(self, "labels_"):
             return self.fit(X, figures=figures, cannot_link=cannot_link)
-        q = prepare_embeddings(X, name="new_embeddings")
+        q = prepare_embeddings(
+            validate_data(self, X, reset=False, dtype=[np.float32, np.float64], ensure_min_samples=0),
+            name="new_embeddings",
+        )
         m = len(q)
         n_old = len(self.labels_)
         if earlier_labels is not None:
