@@ -14,8 +14,9 @@ States saved by the first release (the files directly in ``path``) still load, a
 save over them moves to this layout. One writer at a time per ``path``.
 
 Every step that changes the disk goes through one of the module-level functions
-:func:`_write_frame`, :func:`_save_npy`, :func:`_write_bytes`, :func:`_rename` and
-:func:`_remove_tree` (the fault-injection test replaces them to stop at each step).
+:func:`_write_frame`, :func:`_save_npy`, :func:`_write_bytes`, :func:`_rename`,
+:func:`_remove_tree` and :func:`_remove_file` (the fault-injection test replaces them to
+stop at each step).
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def _rename(src: Path, dst: Path) -> None:
 
 def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_file(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def _versions(path: Path) -> dict[int, Path]:
@@ -119,7 +124,7 @@ def clean(path: str | os.PathLike[str]) -> None:
         if child.name.startswith(_TMP_PREFIX) or (_VERSION.match(child.name) and child != current):
             _remove_tree(child)
         elif child.name.startswith(f".{POINTER}.") and child.name.endswith(".tmp"):  # a killed pointer write
-            child.unlink(missing_ok=True)
+            _remove_file(child)
     if current is not None:
         # the first release's temporary and backup folders beside path
         for pattern in (f".{path.name}.tmp-*", f".{path.name}.old-*"):
@@ -128,7 +133,7 @@ def clean(path: str | os.PathLike[str]) -> None:
         if current != path:  # a first-release state moved into versions: drop its files
             for name in _LEGACY_FILES:
                 if (path / name).exists():
-                    (path / name).unlink()
+                    _remove_file(path / name)
 
 
 _LEGACY_FILES = (
