@@ -264,7 +264,8 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
 
         New faces join an existing cluster (any face may join) or found a new one together
         with earlier independent faces (HD founding rule); earlier faces never move, so
-        labels of earlier rows are unchanged and new clusters get new labels. A call with
+        labels of earlier clustered rows are unchanged and new clusters get new labels (in
+        the example the two earlier independent faces found cluster 1 with two new ones). A call with
         no new faces changes nothing. The first call on an unfitted estimator is :meth:`fit`.
         This is the one incremental path: :meth:`ClusterState.update
         <imm_analysis.cluster.ClusterState.update>` calls it on the state's estimator.
@@ -306,7 +307,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         >>> est.labels_.tolist()
         [0, 0, 0, -1, -1]
         >>> est.partial_fit(x[[3, 6, 7]]).labels_.tolist()
-        [0, 0, 0, -1, -1, 0, 1, 1]
+        [0, 0, 0, 1, 1, 0, 1, 1]
         """
         figures = _figures_from_y(y, figures)
         if not hasattr(self, "labels_"):

@@ -510,8 +510,9 @@ class ClusterState:
         >>> figs = pd.DataFrame({"figure_id": list("abc"), "file_id": list("abc")})
         >>> s = ClusterState.from_figures(figs, np.eye(3, 4), threshold=0.5, min_faces=1, seed=0)
         >>> path = s.save(tempfile.mkdtemp() + "/state")
-        >>> ClusterState.load(path).clusters["face_count"].tolist()
-        [1, 1, 1]
+        >>> loaded = ClusterState.load(path)
+        >>> len(loaded.figures), sorted(p.name for p in path.iterdir())
+        (3, ['CURRENT', 'v-1'])
         """
         params = dict(self.params)
         rule = params.get("hd_rule")

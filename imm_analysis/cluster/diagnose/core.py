@@ -155,7 +155,7 @@ def diagnose_clustering(
     >>> ds = make_dataset(5, seed=1)
     >>> diagnose_clustering(ds.figures).verdict
     'not_run'
-    >>> d = diagnose_clustering(ds.figures, embeddings=ds.embeddings)
+    >>> d = diagnose_clustering(ds.figures, embeddings=ds.embeddings, threshold=0.5)
     >>> d.verdict, "cluster_faces" in d.headline
     ('not_run', True)
     """
