@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -217,8 +217,9 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
                              "pass face embeddings (many features)")
         self._check_figures(figures, n)
         if knn is None:
-            knn, index = build_knn(
-                x, self.n_neighbors, backend=self.backend, progress=self.progress, return_index=True
+            knn, index = cast(
+                "tuple[KNNGraph, NeighborIndex]",
+                build_knn(x, self.n_neighbors, backend=self.backend, progress=self.progress, return_index=True),
             )
         else:
             if knn.n_samples != n:
@@ -472,11 +473,11 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
 
     def _join_level(self, t: float) -> float:
         centre, scale = self.impostor_["centre"], self.impostor_["scale_upper"]
-        if centre is None or self.join_fmr_factor == 1:
+        if centre is None or scale is None or self.join_fmr_factor == 1:
             return t
         from imm_analysis.cluster.calibrate import looser_threshold
 
-        return max(looser_threshold(t, centre, scale, self.join_fmr_factor), min(self._min_sim, t))
+        return max(looser_threshold(t, centre, float(scale), self.join_fmr_factor), min(self._min_sim, t))
 
     def _calibrate(self, x: np.ndarray, knn: KNNGraph) -> None:
         """Set ``threshold_``, the impostor fit and ``join_threshold_``."""

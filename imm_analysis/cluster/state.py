@@ -323,7 +323,7 @@ class ClusterState:
             names = [prev.loc[c, "name"] for c in cluster_ids if not pd.isna(prev.loc[c, "name"])]
             if names:
                 self.clusters.loc[self.clusters["cluster_id"] == into, "name"] = names[0]
-        labels = {}
+        labels: dict[str, Any] = {}
         for c in cluster_ids:
             v = prev.loc[c, "custom_labels"]
             if isinstance(v, dict):

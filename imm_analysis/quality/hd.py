@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 __all__ = ["HDRule", "HD_RULE", "HD_FAIL_REASONS", "RuleLike", "describe_hd_rule", "hd_faces", "hd_mask"]
@@ -108,7 +109,7 @@ class HDRule:
         return asdict(self)
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, figures: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(self, figures: pd.DataFrame) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int8]]:
         """Flags and first-failure codes (vectorised core of :meth:`mask` and :meth:`reasons`).
 
         Returns
@@ -135,7 +136,7 @@ class HDRule:
         reason = np.full(n, -1, dtype=np.int8)
         for code, failed in reversed(list(enumerate((missing, too_small, extreme, low)))):
             reason[failed] = code
-        return reason < 0, reason
+        return cast(npt.NDArray[np.bool_], reason < 0), reason
 
     def mask(self, figures: pd.DataFrame) -> np.ndarray:
         """Bool array: which faces of ``figures`` are high-definition.
@@ -159,7 +160,7 @@ class HDRule:
         """
         codes = self.evaluate(figures)[1]
         return pd.Series(
-            pd.Categorical.from_codes(codes, categories=list(HD_FAIL_REASONS)), index=figures.index, name="hd_fail"
+            pd.Categorical.from_codes(cast(Any, codes), categories=list(HD_FAIL_REASONS)), index=figures.index, name="hd_fail"
         )
 
     def describe(self) -> str:
@@ -197,7 +198,7 @@ def hd_mask(
     min_size: float | None = None,
     max_pose: float | None = None,
     min_quality: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int8]]:
     """Flags and first-failure codes of the high-definition rule (see :meth:`HDRule.evaluate`).
 
     Parameters
@@ -265,7 +266,7 @@ def hd_faces(
     is_hd, reason = hd_mask(figures, rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
     out = figures.copy()
     out["is_hd"] = is_hd
-    out["hd_fail"] = pd.Categorical.from_codes(reason, categories=list(HD_FAIL_REASONS))
+    out["hd_fail"] = pd.Categorical.from_codes(cast(Any, reason), categories=list(HD_FAIL_REASONS))
     return out
 
 

@@ -112,8 +112,7 @@ def quality_summary(
     out = counts.join(sums)
     out.insert(4, "hd_share", out["hd_faces"] / out["faces"])
     if n:
-        q = g[list(SUMMARY_MEASURES)].quantile([p / 100 for p in pcts])
-        q = q.unstack(-1)
+        q = pd.DataFrame(g[list(SUMMARY_MEASURES)].quantile(np.array([p / 100 for p in pcts])).unstack(-1))
         q.columns = [
             f"{m}_p{_pct_name(p)}"
             for m, p in zip(q.columns.get_level_values(0), q.columns.get_level_values(1) * 100, strict=True)

@@ -189,7 +189,9 @@ def _components(
         return np.arange(m)
     if graph is None:
         assert x is not None
-        graph = build_knn(x, min(int(n_neighbors), m - 1), block_size=block_size, progress=progress)
+        built = build_knn(x, min(int(n_neighbors), m - 1), block_size=block_size, progress=progress)
+        assert isinstance(built, KNNGraph)
+        graph = built
     if threshold is None:
         from imm_analysis.cluster.calibrate import calibrate_threshold
 
