@@ -47,9 +47,9 @@ _EXPORTS: dict[str, str] = {
     "get_figure_cluster": "imm_analysis.cluster.views",
     "simple_query": "imm_analysis.cluster.views",
     # evaluation
-    "evaluate_clustering": "imm_analysis.evaluate",
-    "sweep_thresholds": "imm_analysis.evaluate",
-    "compare_clusterings": "imm_analysis.evaluate",
+    "evaluate_clustering": "imm_analysis.evaluate.metrics",
+    "sweep_thresholds": "imm_analysis.evaluate.metrics",
+    "compare_clusterings": "imm_analysis.evaluate.compare",
     # projection
     "project_umap": "imm_analysis.viz.projection",
     # retail report
