@@ -207,7 +207,10 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         """
         figures = _figures_from_y(y, figures)
         self._validate_params()
-        x = prepare_embeddings(validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=1))
+        # finiteness is checked by prepare_embeddings, in blocks, naming the first bad row
+        x = prepare_embeddings(
+            validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=1, ensure_all_finite=False)
+        )
         n = len(x)
         if self.threshold is None and n < 3:
             raise ValueError(f"threshold=None calibrates on the faces, but n_samples = {n} (at least 3 needed); "
@@ -314,7 +317,9 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         if not hasattr(self, "labels_"):
             return self.fit(X, figures=figures, cannot_link=cannot_link)
         q = prepare_embeddings(
-            validate_data(self, X, reset=False, dtype=[np.float32, np.float64], ensure_min_samples=0),
+            validate_data(
+                self, X, reset=False, dtype=[np.float32, np.float64], ensure_min_samples=0, ensure_all_finite=False
+            ),
             name="new_embeddings",
         )
         m = len(q)

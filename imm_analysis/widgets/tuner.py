@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.quality import HD_RULE, HDRule, hd_mask
+from imm_analysis.quality import HDRule, hd_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     import ipywidgets
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ThresholdTuner", "HD_DEFAULTS"]
 
 #: IMM's high-definition rule (see :func:`imm_analysis.quality.hd_mask`).
-HD_DEFAULTS: dict[str, float] = dict(HD_RULE)
+HD_DEFAULTS: dict[str, float] = HDRule().as_dict()
 _PARAMS = ("threshold", "min_faces", *HD_DEFAULTS)
 
 
