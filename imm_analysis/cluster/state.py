@@ -182,7 +182,7 @@ class ClusterState(EditsMixin):
     def _labels(self) -> np.ndarray:
         """Integer label per face: position in :attr:`clusters`, -1 independent or unavailable."""
         ids = self.figures["figure_cluster_id"].astype("string").fillna("")
-        return pd.Index(self.clusters["cluster_id"].astype(str)).get_indexer(ids).astype(np.int64)
+        return pd.Index(self.clusters["cluster_id"].astype(str)).get_indexer(pd.Index(ids)).astype(np.int64)
 
     def _cannot_pairs(self, figures: pd.DataFrame, start: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
         """The "not the same person" pairs from ``start`` on, as row indices of ``figures``."""
@@ -190,7 +190,7 @@ class ClusterState(EditsMixin):
         if not len(part):
             return None
         pos = pd.Index(figures["figure_id"].astype(str))
-        return pos.get_indexer(part["a"].astype(str)), pos.get_indexer(part["b"].astype(str))
+        return pos.get_indexer(pd.Index(part["a"].astype(str))), pos.get_indexer(pd.Index(part["b"].astype(str)))
 
     # ------------------------------------------------------------------ incremental update
     def update(self, new_figures: pd.DataFrame, new_embeddings: np.ndarray, *, progress: bool = False) -> ClusterState:

@@ -15,6 +15,7 @@ __all__ = ["HDRule", "HD_RULE", "HD_FAIL_REASONS", "RuleLike", "describe_hd_rule
 
 #: Values of the ``hd_fail`` column, in the order the criteria are checked.
 HD_FAIL_REASONS = ("missing", "too_small", "extreme_pose", "low_quality")
+_FAIL_DTYPE = pd.CategoricalDtype(list(HD_FAIL_REASONS))
 
 
 def _col(figures: pd.DataFrame, name: str) -> np.ndarray:
@@ -160,7 +161,7 @@ class HDRule:
         """
         codes = self.evaluate(figures)[1]
         return pd.Series(
-            pd.Categorical.from_codes(cast(Any, codes), categories=list(HD_FAIL_REASONS)), index=figures.index, name="hd_fail"
+            pd.Categorical.from_codes(codes.astype(np.int64), dtype=_FAIL_DTYPE), index=figures.index, name="hd_fail"
         )
 
     def describe(self) -> str:
@@ -266,7 +267,7 @@ def hd_faces(
     is_hd, reason = hd_mask(figures, rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
     out = figures.copy()
     out["is_hd"] = is_hd
-    out["hd_fail"] = pd.Categorical.from_codes(cast(Any, reason), categories=list(HD_FAIL_REASONS))
+    out["hd_fail"] = pd.Categorical.from_codes(reason.astype(np.int64), dtype=_FAIL_DTYPE)
     return out
 
 
