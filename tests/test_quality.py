@@ -467,3 +467,22 @@ def test_quality_and_cluster_do_not_import_each_other():
                 any(x.startswith("imm_analysis.cluster") for x in d)]
     pairs = [(a, b) for a, d in graph.items() for b in d if b in graph and a in graph[b] and a < b]
     assert pairs == []
+
+
+def test_outside_entry_points_take_an_hd_rule(ds):
+    """The plots, the tuner and the visitor report accept an HDRule as they accept its dict."""
+    from imm_analysis.quality import HDRule
+    from imm_analysis.viz.plots import _hd_flags
+    from imm_analysis.viz.quality_plots import plot_quality_distributions
+
+    rule = HDRule(min_size=80, max_pose=25, min_quality=0.7)
+    fig = plot_quality_distributions(ds.figures, rule=rule)
+    assert sorted(float(ln.get_xdata()[0]) for ln in fig.axes[0].lines) == [0.7]
+    assert sorted(float(ln.get_xdata()[0]) for ln in fig.axes[2].lines) == [80.0]
+    by_rule, by_dict = _hd_flags(ds.figures, rule), _hd_flags(ds.figures, rule.as_dict())
+    assert by_rule[0].tolist() == by_dict[0].tolist() == rule.mask(ds.figures).tolist()
+    pytest.importorskip("ipywidgets")
+    from imm_analysis.widgets.tuner import ThresholdTuner
+
+    tuner = ThresholdTuner(ds.figures, ds.embeddings, threshold=0.5, hd_rule=rule)
+    assert tuner.hd_mask().tolist() == rule.mask(ds.figures).tolist()
