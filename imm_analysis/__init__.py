@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     # quality and pose
     "hd_faces": "imm_analysis.quality",
     "quality_summary": "imm_analysis.quality",
-    "diagnose_clustering": "imm_analysis.quality",
+    "diagnose_clustering": "imm_analysis.cluster.diagnose.core",
     # local face pipeline
     "FaceModel": "imm_analysis.faces.model",
     "embed_images": "imm_analysis.faces.embed",
@@ -47,9 +47,9 @@ _EXPORTS: dict[str, str] = {
     "get_figure_cluster": "imm_analysis.cluster.views",
     "simple_query": "imm_analysis.cluster.views",
     # evaluation
-    "evaluate_clustering": "imm_analysis.evaluate",
-    "sweep_thresholds": "imm_analysis.evaluate",
-    "compare_clusterings": "imm_analysis.evaluate",
+    "evaluate_clustering": "imm_analysis.evaluate.metrics",
+    "sweep_thresholds": "imm_analysis.evaluate.metrics",
+    "compare_clusterings": "imm_analysis.evaluate.compare",
     # projection
     "project_umap": "imm_analysis.viz.projection",
     # retail report
@@ -63,6 +63,7 @@ __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 if TYPE_CHECKING:  # pragma: no cover
     from imm_analysis.cluster.calibrate import calibrate_threshold
     from imm_analysis.cluster.clusterer import FigureClusterer, cluster_faces
+    from imm_analysis.cluster.diagnose.core import diagnose_clustering
     from imm_analysis.cluster.state import ClusterState
     from imm_analysis.cluster.views import get_figure_cluster, query_figure_clusters, simple_query
     from imm_analysis.evaluate import compare_clusterings, evaluate_clustering, sweep_thresholds
@@ -76,7 +77,7 @@ if TYPE_CHECKING:  # pragma: no cover
         to_imm_clusters,
         to_imm_files,
     )
-    from imm_analysis.quality import diagnose_clustering, hd_faces, quality_summary
+    from imm_analysis.quality import hd_faces, quality_summary
     from imm_analysis.report.visitors import VisitorReport, visitor_report
     from imm_analysis.viz.projection import project_umap
 

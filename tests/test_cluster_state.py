@@ -239,3 +239,44 @@ def test_incremental_edits_equal_a_full_rebuild(monkeypatch):
         pd.testing.assert_frame_equal(state.clusters, fresh)
     pd.testing.assert_frame_equal(state.figures, twin.figures)
     assert all(done[op] for op in ops if op != "move_new"), done  # every kind of edit really ran
+
+
+def test_update_is_the_estimators_partial_fit(data, monkeypatch):
+    """One incremental path: ClusterState.update calls its fitted FigureClusterer's partial_fit."""
+    from imm_analysis.cluster import FigureClusterer
+
+    x, figs, first, later = data
+    state = make(x, figs, first)
+    est = FigureClusterer(0.5).fit(x[first], figures=figs.iloc[first])
+    expected = est.partial_fit(x[later], figures=figs.iloc[later]).labels_
+    calls = []
+    real = FigureClusterer.partial_fit
+
+    def spy(self, *args, **kwargs):
+        calls.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(FigureClusterer, "partial_fit", spy)
+    state.update(figs.iloc[later], x[later])
+    assert len(calls) == 1 and isinstance(calls[0], FigureClusterer)
+    # same partition as the estimator's own partial fit (state ids <-> estimator labels)
+    got = pd.factorize(state.figures["figure_cluster_id"])[0]
+    assert pd.crosstab(got, expected).gt(0).sum(axis=1).eq(1).all()
+    assert len(set(expected.tolist()) - {-1}) == len(state.clusters)
+
+
+def test_update_after_load_and_removal_rebuilds_the_estimator(tmp_path, data):
+    from imm_analysis.quality import HDRule
+
+    x, figs, first, later = data
+    rule = HDRule(min_size=10)
+    state = make(x, figs, first, hd_rule=rule)
+    assert state.params["hd_rule"] == rule
+    loaded = ClusterState.load(state.save(tmp_path / "s"))
+    assert loaded.params["hd_rule"] == rule  # the rule round-trips as an HDRule
+    loaded.remove_files([figs["file_id"].iloc[first[0]]])
+    state.remove_files([figs["file_id"].iloc[first[0]]])
+    loaded.update(figs.iloc[later], x[later])
+    state.update(figs.iloc[later], x[later])
+    pd.testing.assert_series_equal(loaded.figures["cluster_state"], state.figures["cluster_state"])
+    assert loaded.last_update == state.last_update and loaded.last_update["joined"] == len(later)

@@ -259,7 +259,7 @@ def _brute_force_groups(figures, embeddings, threshold, k, min_faces=3):
 
 @pytest.mark.parametrize("n_neighbors", [2, 5, 30, 10_000])
 def test_diagnosis_embeddings_match_brute_force(ds, n_neighbors):
-    from imm_analysis.quality import _possible_groups
+    from imm_analysis.cluster.diagnose.facts import possible_groups as _possible_groups
 
     t = 0.5
     expected, sim = _brute_force_groups(ds.figures, ds.embeddings, t, n_neighbors)
@@ -293,12 +293,12 @@ def test_diagnosis_knn_can_split_a_saturated_person():
     x[:4, 0] = 1.0
     x[4:, :2] = [0.6, 0.8]
     x[np.arange(8), np.arange(2, 10)] = 0.05
-    assert diagnose_clustering(f, embeddings=x).counts["possible_cluster_sizes"] == [8]  # k=30: all pairs
+    assert diagnose_clustering(f, embeddings=x, threshold=0.5).counts["possible_cluster_sizes"] == [8]  # k=30
     # each face's 3 nearest are its own mode (all above the threshold): the cross links are missed
-    split = diagnose_clustering(f, embeddings=x, n_neighbors=3)
+    split = diagnose_clustering(f, embeddings=x, threshold=0.5, n_neighbors=3)
     assert split.counts["possible_cluster_sizes"] == [4, 4]
     assert sorted(_brute_force_groups(f, x, 0.5, k=3)[0]) == [(0, 1, 2, 3), (4, 5, 6, 7)]
-    assert diagnose_clustering(f, embeddings=x, n_neighbors=4).counts["possible_cluster_sizes"] == [8]
+    assert diagnose_clustering(f, embeddings=x, threshold=0.5, n_neighbors=4).counts["possible_cluster_sizes"] == [8]
 
 
 def test_diagnosis_embedding_errors(ds):
@@ -332,3 +332,157 @@ def test_plot_quality_distributions_draws_thresholds(ds):
     # stacked bars hold every face with a value
     heights = sum(p.get_height() for p in fig.axes[0].patches)
     assert heights == ds.figures["face_quality"].notna().sum()
+
+
+# ----------------------------------------------------------------------------- HDRule and the checks
+
+
+def test_hd_rule_is_immutable_and_the_one_rule():
+    import dataclasses
+
+    from imm_analysis.quality import HD_RULE, HDRule
+
+    rule = HDRule()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rule.min_size = 10  # type: ignore[misc]
+    assert dict(HD_RULE) == rule.as_dict() == {"min_size": 75, "max_pose": 30, "min_quality": 0.8}
+    assert HDRule.coerce(None) == rule and HDRule.coerce(rule) is rule
+    assert HDRule.coerce({"min_quality": 0.6}) == HDRule(min_quality=0.6)
+    assert HDRule.coerce(rule, max_pose=10, min_size=None) == HDRule(max_pose=10)
+    with pytest.raises(TypeError, match="min_sise"):
+        HDRule.coerce({"min_sise": 3})
+    with pytest.raises(TypeError, match="HDRule"):
+        HDRule.coerce(0.8)
+    with pytest.raises(TypeError, match="min_size"):
+        HDRule(min_size="big")  # type: ignore[arg-type]
+
+
+def test_hd_rule_mask_reasons_describe_agree_with_the_functions():
+    from imm_analysis.quality import HDRule, describe_hd_rule
+
+    f = _faces({}, {"width": 60}, {"yaw": 40.0}, {"face_quality": 0.6}, {"roll": np.nan})
+    f.index = [10, 11, 12, 13, 14]
+    rule = HDRule(max_pose=35)
+    assert rule.mask(f).tolist() == [True, False, False, False, False]
+    reasons = rule.reasons(f)
+    assert reasons.index.tolist() == [10, 11, 12, 13, 14]
+    assert reasons.astype(object).where(reasons.notna(), None).tolist() == [
+        None, "too_small", "extreme_pose", "low_quality", "missing"
+    ]
+    assert HDRule(max_pose=45).mask(f).tolist() == [True, False, True, False, False]
+    # every entry point takes the rule and gives the same answer as its keyword form
+    assert hd_faces(f, rule)["is_hd"].tolist() == hd_faces(f, max_pose=35)["is_hd"].tolist() == rule.mask(f).tolist()
+    assert hd_mask(f, {"max_pose": 35})[1].tolist() == rule.evaluate(f)[1].tolist()
+    assert quality_summary(f, rule=HDRule(max_pose=45))["hd_faces"].iloc[0] == 2
+    assert quality_summary(f, rule=HDRule(max_pose=45), max_pose=20)["hd_faces"].iloc[0] == 1
+    assert rule.describe() == describe_hd_rule({"max_pose": 35}) and "< 35" in rule.describe()
+    strict = diagnose_clustering(f.assign(figure_cluster_id=CLUSTER_INDEPENDENT), rule=HDRule(min_quality=0.95))
+    assert strict.verdict == "no_hd_faces" and "face_quality > 0.95" in strict.text
+
+
+def test_each_check_has_a_name_and_description_and_the_verdicts_are_theirs():
+    from imm_analysis.cluster.diagnose import CHECKS
+
+    names = [c.name for c in CHECKS]
+    assert len(set(names)) == len(names) == 7
+    assert all(c.description and c.description.endswith(".") for c in CHECKS)
+    f, same = _independent(4)
+    assert diagnose_clustering(f.iloc[:0]).verdict in names
+    assert diagnose_clustering(f, labels=same).verdict in names
+
+
+def test_diagnosis_on_local_faces_advises_cluster_faces(ds):
+    local = diagnose_clustering(ds.figures, embeddings=ds.embeddings, threshold=0.5)
+    assert local.verdict == "not_run"
+    assert "cluster_faces" in local.headline and "CreateFigureClusteringTask" not in local.text
+    imm = diagnose_clustering(ds.figures, embeddings=ds.embeddings, threshold=0.5, source="imm")
+    assert "CreateFigureClusteringTask" in imm.headline and "cluster_faces" not in imm.text
+    assert "cluster_faces" in diagnose_clustering(ds.figures, source="local").headline
+    with pytest.raises(ValueError, match="source"):
+        diagnose_clustering(ds.figures, source="cloud")  # type: ignore[arg-type]
+
+
+def test_diagnosis_threshold_none_is_the_clusterers_calibration(ds):
+    from imm_analysis.cluster import FigureClusterer
+    from imm_analysis.cluster.calibrate import calibrate_threshold
+    from imm_analysis.cluster.diagnose.facts import gather_facts
+    from imm_analysis.quality import HDRule
+
+    rows = hd_mask(ds.figures)[0]
+    t = calibrate_threshold(ds.embeddings[rows].astype(np.float32))
+    facts = gather_facts(ds.figures, HDRule(), min_faces=3, labels=None, embeddings=ds.embeddings, knn=None,
+                         threshold=None, block_size=4096, n_neighbors=30, progress=False, local=True)
+    assert facts.threshold == pytest.approx(t, abs=1e-6)
+    calibrated = diagnose_clustering(ds.figures, embeddings=ds.embeddings)
+    explicit = diagnose_clustering(ds.figures, embeddings=ds.embeddings, threshold=facts.threshold)
+    assert calibrated.counts["possible_cluster_sizes"] == explicit.counts["possible_cluster_sizes"]
+    # the same calibration as the clusterer's (threshold=None) on these faces
+    est = FigureClusterer(min_faces=3).fit(ds.embeddings[rows], figures=ds.figures[rows])
+    assert est.threshold_ == pytest.approx(facts.threshold, abs=1e-6)
+
+
+def test_diagnosis_takes_a_precomputed_knn_graph(ds):
+    from imm_analysis.cluster import build_knn
+
+    t = 0.5
+    rows = np.flatnonzero(hd_mask(ds.figures)[0])
+    # a graph over all faces, with room for every candidate: it gives the all-pairs groups
+    graph = build_knn(ds.embeddings, len(ds.figures) - 1, progress=False)
+    by_graph = diagnose_clustering(ds.figures, knn=graph, threshold=t)
+    expected, _ = _brute_force_groups(ds.figures, ds.embeddings, t, k=len(rows))
+    assert by_graph.counts["possible_cluster_sizes"] == sorted((len(g) for g in expected), reverse=True)
+    with pytest.raises(ValueError, match="knn has"):
+        diagnose_clustering(ds.figures.iloc[:5], knn=graph, threshold=t)
+    with pytest.raises(ValueError, match="threshold"):
+        diagnose_clustering(ds.figures, knn=graph)
+
+
+def test_quality_and_cluster_do_not_import_each_other():
+    """quality imports nothing from cluster; no two modules of cluster/ or quality/ import each other."""
+    import ast
+    from pathlib import Path
+
+    import imm_analysis
+
+    root = Path(imm_analysis.__file__).parent
+    files = [*root.joinpath("quality").rglob("*.py"), *root.joinpath("cluster").rglob("*.py")]
+    graph: dict[str, set[str]] = {}
+    for path in files:
+        mod = ".".join(path.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__")
+        deps = set()
+        tree = ast.parse(path.read_text())
+        typing_only = {  # names listed for type checkers (the export table) are not imports
+            id(n) for blk in tree.body if isinstance(blk, ast.If) and getattr(blk.test, "id", "") == "TYPE_CHECKING"
+            for n in ast.walk(blk)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("imm_analysis"):
+                deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("imm_analysis"))
+        graph[mod] = deps
+    assert not [m for m, d in graph.items() if m.startswith("imm_analysis.quality") and
+                any(x.startswith("imm_analysis.cluster") for x in d)]
+    pairs = [(a, b) for a, d in graph.items() for b in d if b in graph and a in graph[b] and a < b]
+    assert pairs == []
+
+
+def test_outside_entry_points_take_an_hd_rule(ds):
+    """The plots, the tuner and the visitor report accept an HDRule as they accept its dict."""
+    from imm_analysis.quality import HDRule
+    from imm_analysis.viz.plots import _hd_flags
+    from imm_analysis.viz.quality_plots import plot_quality_distributions
+
+    rule = HDRule(min_size=80, max_pose=25, min_quality=0.7)
+    fig = plot_quality_distributions(ds.figures, rule=rule)
+    assert sorted(float(ln.get_xdata()[0]) for ln in fig.axes[0].lines) == [0.7]
+    assert sorted(float(ln.get_xdata()[0]) for ln in fig.axes[2].lines) == [80.0]
+    by_rule, by_dict = _hd_flags(ds.figures, rule), _hd_flags(ds.figures, rule.as_dict())
+    assert by_rule[0].tolist() == by_dict[0].tolist() == rule.mask(ds.figures).tolist()
+    pytest.importorskip("ipywidgets")
+    from imm_analysis.widgets.tuner import ThresholdTuner
+
+    tuner = ThresholdTuner(ds.figures, ds.embeddings, threshold=0.5, hd_rule=rule)
+    assert tuner.hd_mask().tolist() == rule.mask(ds.figures).tolist()

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from imm_analysis.cluster.constraints import image_keys, resolve_hd, same_image_pairs
+from imm_analysis.cluster.constraints import check_figures, image_keys, resolve_hd, same_image_pairs
 from imm_analysis.cluster.incremental import extend_graph, incremental_labels
+from imm_analysis.cluster.join import Pairs, as_pairs, concat_pairs, join_leftovers
 from imm_analysis.cluster.knn import (
     KNNGraph,
     NeighborIndex,
@@ -21,7 +22,9 @@ from imm_analysis.cluster.knn import (
     prepare_embeddings,
     resolve_backend,
 )
-from imm_analysis.cluster.linkage import Dendrogram, average_linkage, cut, first_seen_ranks, found_clusters
+from imm_analysis.cluster.linkage import Dendrogram, average_linkage, cut, found_clusters
+from imm_analysis.cluster.stats import labelled_frames
+from imm_analysis.quality.hd import HDRule
 
 __all__ = ["FigureClusterer", "cluster_faces"]
 
@@ -51,10 +54,10 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
     min_faces : int, default=3
         High-definition faces (in as many images) needed to found a cluster. IMM uses 3;
         1 gives free agglomerative clustering.
-    hd_rule : None, dict or callable, default=None
-        Which faces are high-definition. None: IMM's rule (:func:`imm_analysis.quality.hd_mask`)
-        when ``figures`` are given, every face when they are not; a dict of ``hd_mask``
-        keyword arguments; or a callable ``figures -> bool array``.
+    hd_rule : HDRule, dict, callable or None, default=None
+        Which faces are high-definition. None: IMM's rule (:class:`imm_analysis.quality.HDRule`)
+        when ``figures`` are given, every face when they are not; an :class:`HDRule`; a dict
+        of its thresholds; or a callable ``figures -> bool array``.
     join_fmr_factor : float, default=10
         The join level is the similarity whose false-match rate (under the impostor model
         fitted by ``calibrate_threshold``) is this many times that of ``threshold_``: one
@@ -133,7 +136,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "threshold": [Interval(Real, -1, 1, closed="both"), None],
         "min_faces": [Interval(Integral, 1, None, closed="left")],
-        "hd_rule": [dict, callable, None],
+        "hd_rule": [HDRule, dict, callable, None],
         "join_fmr_factor": [Interval(Real, 1, None, closed="left")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "backend": [StrOptions({"auto", "numpy", "faiss", "faiss-flat"})],
@@ -165,9 +168,10 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
-        embeddings: np.ndarray,
-        figures: pd.DataFrame | None = None,
+        X: Any,
+        y: Any = None,
         *,
+        figures: pd.DataFrame | None = None,
         knn: KNNGraph | None = None,
         cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> FigureClusterer:
@@ -175,12 +179,15 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
 
         Parameters
         ----------
-        embeddings : array-like of shape (n_faces, dim)
+        X : array-like of shape (n_faces, dim)
             One embedding per face (L2-normalised here if needed).
+        y : None
+            Ignored, as in scikit-learn's clusterers. For compatibility a DataFrame passed
+            here is taken as ``figures``.
         figures : DataFrame, optional
-            Figures frame row-aligned with ``embeddings``: gives the HD flags (``width``,
-            ``height``, pose, ``face_quality``) and images (``file_id``, ``frame_index`` /
-            ``timestamp`` for videos). None: every face HD and its own image.
+            Figures frame row-aligned with ``X``: gives the HD flags (``width``, ``height``,
+            pose, ``face_quality``) and images (``file_id``, ``frame_index`` / ``timestamp``
+            for videos). None: every face HD and its own image.
         knn : KNNGraph, optional
             A precomputed graph of these embeddings (skips the neighbour search).
         cannot_link : (i, j), optional
@@ -189,14 +196,33 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> x = np.repeat(np.eye(2, 8), 3, axis=0) + 0.01 * np.arange(6)[:, None]
+        >>> figs = pd.DataFrame({"file_id": list("abcdef")})
+        >>> FigureClusterer(0.5, hd_rule=lambda f: np.ones(len(f), bool)).fit(x, figures=figs).labels_.tolist()
+        [0, 0, 0, 1, 1, 1]
         """
+        figures = _figures_from_y(y, figures)
         self._validate_params()
-        x = prepare_embeddings(embeddings)
+        # finiteness is checked by prepare_embeddings, in blocks, naming the first bad row
+        x = prepare_embeddings(
+            validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=1, ensure_all_finite=False)
+        )
         n = len(x)
+        if self.threshold is None and n < 3:
+            raise ValueError(f"threshold=None calibrates on the faces, but n_samples = {n} (at least 3 needed); "
+                             "pass a threshold")
+        if x.shape[1] == 1:
+            raise ValueError("n_features = 1: every cosine similarity of 1-d embeddings is +1 or -1; "
+                             "pass face embeddings (many features)")
         self._check_figures(figures, n)
         if knn is None:
-            knn, index = build_knn(
-                x, self.n_neighbors, backend=self.backend, progress=self.progress, return_index=True
+            knn, index = cast(
+                "tuple[KNNGraph, NeighborIndex]",
+                build_knn(x, self.n_neighbors, backend=self.backend, progress=self.progress, return_index=True),
             )
         else:
             if knn.n_samples != n:
@@ -208,7 +234,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         self.hd_ = resolve_hd(figures, n, self.hd_rule)
         self._image_keys = pd.Index(image_keys(figures, n) if figures is not None else np.arange(n))
         self._image_codes = np.arange(n, dtype=np.int64) if figures is None else self._codes(self._image_keys)
-        self._cannot_link = _pairs(cannot_link)
+        self._cannot_link = as_pairs(cannot_link)
         self._min_sim = min(float(self.linkage_floor), self.join_threshold_)
         self._rebuild_dendrogram()
         self.labels_ = self._cut(self.threshold_, self.min_faces, self.hd_)
@@ -216,37 +242,55 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         self._stale = False
         return self
 
-    def fit_predict(self, embeddings: np.ndarray, y: Any = None, figures: pd.DataFrame | None = None, **kwargs: Any) -> np.ndarray:
-        """Fit and return ``labels_`` (``y`` is ignored, as in scikit-learn)."""
-        if isinstance(y, pd.DataFrame) and figures is None:
-            y, figures = None, y
-        return self.fit(embeddings, figures, **kwargs).labels_
+    def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
+        """Fit and return ``labels_`` (``y`` is ignored, as in scikit-learn; ``figures=`` etc. as :meth:`fit`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = np.repeat(np.eye(2, 8), 3, axis=0)
+        >>> FigureClusterer(0.5).fit_predict(x).tolist()
+        [0, 0, 0, 1, 1, 1]
+        """
+        return self.fit(X, y, **kwargs).labels_
 
     def partial_fit(
         self,
-        new_embeddings: np.ndarray,
-        new_figures: pd.DataFrame | None = None,
+        X: Any,
+        y: Any = None,
         *,
+        figures: pd.DataFrame | None = None,
         locked: np.ndarray | None = None,
         cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
+        earlier_labels: np.ndarray | None = None,
     ) -> FigureClusterer:
         """Place faces added since the last run, keeping every earlier assignment.
 
         New faces join an existing cluster (any face may join) or found a new one together
         with earlier independent faces (HD founding rule); earlier faces never move, so
-        labels of earlier rows are unchanged and new clusters get new labels. A call with
+        labels of earlier clustered rows are unchanged and new clusters get new labels (in
+        the example the two earlier independent faces found cluster 1 with two new ones). A call with
         no new faces changes nothing. The first call on an unfitted estimator is :meth:`fit`.
+        This is the one incremental path: :meth:`ClusterState.update
+        <imm_analysis.cluster.ClusterState.update>` calls it on the state's estimator.
 
         Parameters
         ----------
-        new_embeddings : array-like of shape (m, dim)
-        new_figures : DataFrame, optional
+        X : array-like of shape (m, dim)
+            Embeddings of the new faces.
+        y : None
+            Ignored (a DataFrame here is taken as ``figures``, for compatibility).
+        figures : DataFrame, optional
             Figures of the new faces (same role as in :meth:`fit`). Pass figures on every call
             or on none.
         locked : ndarray of bool, shape (n_earlier,), optional
             Earlier independent faces that must stay independent (used by manual edits).
         cannot_link : (i, j), optional
-            Extra row pairs (indices over all rows) that may never share a cluster.
+            Extra row pairs (indices over all rows) that may never share a cluster; they are
+            remembered for later calls.
+        earlier_labels : ndarray of int, shape (n_earlier,), optional
+            The earlier faces' labels as they stand now (after manual edits: -1 independent or
+            unavailable, ``0..``: clusters); default ``labels_``.
 
         Returns
         -------
@@ -258,22 +302,43 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         less with FAISS) and an agglomeration of at most m (k + 1) faces; about 1-3% of a full
         fit for m = 1% of n. After a partial fit, :meth:`recut` rebuilds the dendrogram from
         ``knn_`` once (a fresh clustering of all faces, no neighbour search).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = np.repeat(np.eye(2, 8), 4, axis=0) + 0.01 * np.arange(8)[:, None]
+        >>> est = FigureClusterer(0.5).fit(x[[0, 1, 2, 4, 5]])
+        >>> est.labels_.tolist()
+        [0, 0, 0, -1, -1]
+        >>> est.partial_fit(x[[3, 6, 7]]).labels_.tolist()
+        [0, 0, 0, 1, 1, 0, 1, 1]
         """
+        figures = _figures_from_y(y, figures)
         if not hasattr(self, "labels_"):
-            return self.fit(new_embeddings, new_figures, cannot_link=cannot_link)
-        q = prepare_embeddings(new_embeddings, name="new_embeddings")
+            return self.fit(X, figures=figures, cannot_link=cannot_link)
+        q = prepare_embeddings(
+            validate_data(
+                self, X, reset=False, dtype=[np.float32, np.float64], ensure_min_samples=0, ensure_all_finite=False
+            ),
+            name="new_embeddings",
+        )
         m = len(q)
         n_old = len(self.labels_)
+        if earlier_labels is not None:
+            earlier = np.asarray(earlier_labels, dtype=np.int64)
+            if earlier.shape != (n_old,):
+                raise ValueError(f"earlier_labels has shape {earlier.shape}, expected ({n_old},)")
+            self.labels_ = earlier
         if cannot_link is not None:
-            self._cannot_link = _concat_pairs(self._cannot_link, _pairs(cannot_link))
+            self._cannot_link = concat_pairs(self._cannot_link, as_pairs(cannot_link))
         if m == 0:
             return self
         if q.shape[1] != self._index.embeddings.shape[1]:
             raise ValueError(f"new_embeddings have dim {q.shape[1]}, the fitted faces {self._index.embeddings.shape[1]}")
-        self._check_figures(new_figures, m, name="new_figures")
+        self._check_figures(figures, m, name="new_figures")
         self.knn_ = extend_graph(self._index, self.knn_, q, progress=self.progress)
-        self.hd_ = np.concatenate([self.hd_, resolve_hd(new_figures, m, self.hd_rule)])
-        keys = image_keys(new_figures, m) if new_figures is not None else None
+        self.hd_ = np.concatenate([self.hd_, resolve_hd(figures, m, self.hd_rule)])
+        keys = image_keys(figures, m) if figures is not None else None
         if keys is None:
             keys = np.array([f"#row{i}" for i in range(n_old, n_old + m)], dtype=object)
         self._image_keys = self._image_keys.append(pd.Index(keys))
@@ -292,6 +357,41 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         self.n_clusters_ = int(self.labels_.max()) + 1 if len(self.labels_) else 0
         self._stale = True
         return self
+
+    @classmethod
+    def _restore(
+        cls,
+        params: dict[str, Any],
+        embeddings: np.ndarray,
+        *,
+        knn: KNNGraph,
+        hd: np.ndarray,
+        image_keys: np.ndarray,
+        labels: np.ndarray,
+        cannot_link: Pairs | None = None,
+    ) -> FigureClusterer:
+        """A fitted estimator from saved parts (a loaded :class:`ClusterState`), ready for :meth:`partial_fit`.
+
+        ``params`` are the estimator's parameters, ``threshold`` the one used. No search and
+        no agglomeration run; the join level is not restored (``join_threshold_ == threshold_``).
+        """
+        est = cls(**{k: v for k, v in params.items() if k in cls._parameter_constraints})
+        x = prepare_embeddings(embeddings)
+        est.n_features_in_ = x.shape[1]
+        est.threshold_ = float(params["threshold"])
+        est.impostor_ = {"centre": None, "scale_upper": None}
+        est.join_threshold_ = est.threshold_
+        est._min_sim = min(float(est.linkage_floor), est.threshold_)
+        est.knn_ = knn
+        est._index = NeighborIndex(x, backend=resolve_backend(est.backend, len(x)))
+        est.hd_ = np.asarray(hd, dtype=bool)
+        est._image_keys = pd.Index(image_keys)
+        est._image_codes = est._codes(est._image_keys)
+        est._cannot_link = cannot_link
+        est.labels_ = np.asarray(labels, dtype=np.int64)
+        est.n_clusters_ = int(est.labels_.max()) + 1 if len(est.labels_) else 0
+        est._stale = True
+        return est
 
     # ------------------------------------------------------------------ re-cutting
     def recut(self, threshold: float | None = None, *, min_faces: int | None = None, hd: np.ndarray | None = None) -> np.ndarray:
@@ -378,11 +478,11 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
 
     def _join_level(self, t: float) -> float:
         centre, scale = self.impostor_["centre"], self.impostor_["scale_upper"]
-        if centre is None or self.join_fmr_factor == 1:
+        if centre is None or scale is None or self.join_fmr_factor == 1:
             return t
         from imm_analysis.cluster.calibrate import looser_threshold
 
-        return max(looser_threshold(t, centre, scale, self.join_fmr_factor), min(self._min_sim, t))
+        return max(looser_threshold(t, centre, float(scale), self.join_fmr_factor), min(self._min_sim, t))
 
     def _calibrate(self, x: np.ndarray, knn: KNNGraph) -> None:
         """Set ``threshold_``, the impostor fit and ``join_threshold_``."""
@@ -413,7 +513,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         labels = found_clusters(comp, hd, min_faces)
         join = self._join_level(threshold)
         if min_faces > 1 and join < threshold:
-            labels = _join_leftovers(labels, cut(self._dendrogram, join, self._parent), hd, min_faces)
+            labels = join_leftovers(labels, cut(self._dendrogram, join, self._parent), hd, min_faces)
         return labels
 
     def __sklearn_tags__(self):  # pragma: no cover - scikit-learn metadata
@@ -422,53 +522,13 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         return tags
 
 
-def _join_leftovers(labels: np.ndarray, comp: np.ndarray, hd: np.ndarray, min_faces: int) -> np.ndarray:
-    """Apply the join level: ``labels`` founded at the strict cut, ``comp`` the looser cut's components.
-
-    A looser component holding exactly one founded cluster gives its independent faces to that
-    cluster; one holding none founds when it has ``min_faces`` HD faces; one holding two or more
-    is left as it is. Labels are renumbered in order of each cluster's first row, as
-    :func:`found_clusters` numbers them. Vectorised, O(n).
-    """
-    n = len(labels)
-    if n == 0:
-        return labels
-    size = int(comp.max()) + 1
-    founded = labels >= 0
-    # the founded clusters are whole strict components, so each lies in one looser component
-    n_lab = int(labels.max()) + 1 if founded.any() else 0
-    lab_comp = np.full(n_lab, -1, dtype=np.int64)
-    lab_comp[labels[founded]] = comp[founded]
-    n_founded = np.bincount(lab_comp, minlength=size)
-    owner = np.full(size, -1, dtype=np.int64)
-    owner[lab_comp] = np.arange(n_lab)
-    out = labels.copy()
-    free = ~founded
-    one = free & (n_founded[comp] == 1)
-    out[one] = owner[comp[one]]
-    none = free & (n_founded[comp] == 0)
-    if none.any():
-        hd_count = np.bincount(comp[none], weights=np.asarray(hd, dtype=np.float64)[none], minlength=size)
-        new = none & (hd_count[comp] >= max(int(min_faces), 1))
-        out[new] = n_lab + comp[new]  # temporary ids, renumbered below
-    ok = out >= 0
-    out[ok] = first_seen_ranks(out[ok])
-    return out
-
-
-def _pairs(pairs: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    if pairs is None:
-        return None
-    a, b = pairs
-    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-
-
-def _concat_pairs(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])
+def _figures_from_y(y: Any, figures: pd.DataFrame | None) -> pd.DataFrame | None:
+    """``figures``, or ``y`` when it is a DataFrame (the figures were passed positionally)."""
+    if isinstance(y, pd.DataFrame):
+        if figures is not None:
+            raise TypeError("figures given twice (as y and as figures=)")
+        return y
+    return figures
 
 
 def cluster_faces(
@@ -490,6 +550,8 @@ def cluster_faces(
         Seed for the ``Cluster-<uuid4>`` ids (random when None).
     **params
         :class:`FigureClusterer` parameters (``threshold``, ``min_faces``, ``hd_rule``, ...).
+        For edits and incremental updates use :meth:`ClusterState.from_figures
+        <imm_analysis.cluster.ClusterState.from_figures>`, which gives the same frames.
 
     Returns
     -------
@@ -510,7 +572,8 @@ def cluster_faces(
     >>> len(clusters), clusters["face_count"].tolist()
     (2, [3, 3])
     """
-    from imm_analysis.cluster.state import ClusterState
-
-    state = ClusterState.from_figures(figures, embeddings, seed=seed, **params)
-    return state.figures, state.clusters
+    x = prepare_embeddings(embeddings)
+    figures = check_figures(figures, len(x))
+    est = FigureClusterer(**params).fit(x, figures=figures)
+    rng = np.random.default_rng(seed) if seed is not None else None
+    return labelled_frames(figures, est.labels_, est.hd_, rng=rng)

@@ -2,36 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import uuid
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["resolve_hd", "image_keys", "same_image_pairs"]
+from imm_analysis import schema
+from imm_analysis.quality.hd import resolve_hd
+
+__all__ = ["check_figures", "resolve_hd", "image_keys", "same_image_pairs"]
 
 
-def resolve_hd(figures: pd.DataFrame | None, n: int, hd_rule: Any = None) -> np.ndarray:
-    """High-definition flag per face.
+def check_figures(figures: pd.DataFrame, n: int, name: str = "figures") -> pd.DataFrame:
+    """A figures frame row-aligned with ``n`` embeddings, unique ``figure_id`` (made up when absent), typed.
 
-    ``figures`` None: every face is HD. ``hd_rule`` None: IMM's rule
-    (:func:`imm_analysis.quality.hd_mask`); a mapping: ``hd_mask`` keyword arguments; a callable:
-    ``hd_rule(figures) -> bool array``.
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> check_figures(pd.DataFrame({"figure_id": ["a", "b"]}), 2)["figure_id"].tolist()
+    ['a', 'b']
     """
-    if figures is None:
-        return np.ones(n, dtype=bool)
-    if callable(hd_rule):
-        out = np.asarray(hd_rule(figures), dtype=bool)
-    else:
-        from imm_analysis.quality import hd_mask
-
-        if hd_rule is not None and not isinstance(hd_rule, Mapping):
-            raise TypeError(f"hd_rule must be None, a dict of hd_mask arguments or a callable, got {type(hd_rule).__name__}")
-        out = hd_mask(figures, **dict(hd_rule or {}))[0]
-    if out.shape != (n,):
-        raise ValueError(f"hd_rule returned shape {out.shape}, expected ({n},) (one flag per face)")
-    return out
-
+    if not isinstance(figures, pd.DataFrame):
+        raise TypeError(f"{name} must be a DataFrame, got {type(figures).__name__}")
+    if len(figures) != n:
+        raise ValueError(f"{name} has {len(figures)} rows but the embeddings have {n}; they must be row-aligned")
+    figures = figures.reset_index(drop=True)
+    if "figure_id" not in figures.columns:
+        figures = figures.assign(figure_id=[f"face-{uuid.uuid4()}" for _ in range(n)])
+    fid = figures["figure_id"].astype("string")
+    if fid.isna().any():
+        raise ValueError(f"{name}: row {int(np.flatnonzero(fid.isna().to_numpy(bool))[0])} has no figure_id")
+    dup = fid.duplicated()
+    if dup.any():
+        raise ValueError(f"{name}: figure_id {fid[dup].iloc[0]!r} appears more than once")
+    return schema.coerce_frame(figures, "figures")
 
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from imm_analysis import schema
 
-__all__ = ["new_cluster_ids", "cluster_table", "ordered_clusters"]
+__all__ = ["new_cluster_ids", "cluster_table", "labelled_frames", "ordered_clusters"]
 
 
 def new_cluster_ids(n: int, rng: np.random.Generator | None = None) -> list[str]:
@@ -125,3 +125,39 @@ def ordered_clusters(clusters: pd.DataFrame) -> pd.DataFrame:
     """A clusters frame in :func:`cluster_table`'s order (largest first, then by id), typed by the schema."""
     out = clusters.sort_values(["face_count", "cluster_id"], ascending=[False, True], kind="stable")
     return schema.coerce_frame(out.reset_index(drop=True), "clusters")
+
+
+def labelled_frames(
+    figures: pd.DataFrame,
+    labels: np.ndarray,
+    hd: np.ndarray,
+    *,
+    rng: np.random.Generator | None = None,
+    now: pd.Timestamp | None = None,
+    project_name: str | None = None,
+    dataset_name: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """IMM-shaped frames for a fresh clustering: ``figures`` with ids filled in, and the clusters.
+
+    Label ``i >= 0`` becomes a new ``Cluster-<uuid4>`` id (drawn from ``rng``), -1
+    ``figure-cluster-id-independent``. Shared by :func:`~imm_analysis.cluster.cluster_faces`
+    and :meth:`~imm_analysis.cluster.ClusterState.from_figures`.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> figs = pd.DataFrame({"figure_id": ["a", "b", "c"], "file_id": ["x", "y", "z"]})
+    >>> f, c = labelled_frames(figs, np.array([0, 0, -1]), np.ones(3, bool), rng=np.random.default_rng(0))
+    >>> f["cluster_state"].tolist(), c["face_count"].tolist()
+    (['clustered', 'clustered', 'independent'], [2])
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n_new = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    table = np.array([*new_cluster_ids(n_new, rng), schema.CLUSTER_INDEPENDENT], dtype=object)
+    ids = pd.array(table[np.where(labels >= 0, labels, n_new)], dtype="string")
+    out = figures.copy(deep=False)
+    out["figure_cluster_id"] = ids
+    out["cluster_state"] = schema.cluster_state(pd.Series(ids, index=out.index)).to_numpy()
+    out = schema.coerce_frame(out, "figures")
+    clusters = cluster_table(out, hd, now=now, project_name=project_name, dataset_name=dataset_name)
+    return out, clusters

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.quality import describe_hd_rule, hd_mask
+from imm_analysis.quality import HDRule, hd_mask
 from imm_analysis.report import notes as N
 from imm_analysis.report import tables as T
 from imm_analysis.report.result import TABLES, VisitorReport, csv_ready
@@ -23,12 +23,6 @@ from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, cluste
 
 __all__ = ["VisitorReport", "visitor_report", "TABLES", "csv_ready"]
 
-try:  # the defaults live in quality (HD_RULE today)
-    from imm_analysis.quality import HD_RULE as _HD_RULE
-
-    _HD_DEFAULTS: dict[str, Any] = dict(_HD_RULE) if isinstance(_HD_RULE, dict) else {}
-except ImportError:  # pragma: no cover - quality reorganised
-    _HD_DEFAULTS = {}
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(values)
@@ -99,7 +93,7 @@ def visitor_report(
     exclude_staff: bool = True,
     staff_rule: dict | Callable[[pd.DataFrame], np.ndarray] | None = None,
     returning_scope: str = "location",
-    hd_rule: Any = None,
+    hd_rule: HDRule | dict | None = None,
     title: str = "Visitor report",
     errors: pd.DataFrame | None = None,
     faces: bool = False,
@@ -142,9 +136,9 @@ def visitor_report(
     returning_scope : {"location", "any"}, default="location"
         A visitor is returning at a location on a date when seen on an earlier date at that
         location (or anywhere with ``"any"``).
-    hd_rule : dict or HDRule, optional
-        The high-definition rule of the quality table: keyword arguments of
-        :func:`imm_analysis.quality.hd_mask`, or an object with ``mask`` and ``describe``.
+    hd_rule : HDRule or dict, optional
+        The high-definition rule (:class:`imm_analysis.quality.HDRule`, or a dict of its
+        thresholds) for the high-definition share; default IMM's.
     title : str, default="Visitor report"
     errors : DataFrame, optional
         Files the local pipeline could not use (``embed_images(...).errors``: ``uri, error,
@@ -412,18 +406,8 @@ def visitor_report(
     )
 
 
-def _hd(figures: pd.DataFrame, rule: Any) -> tuple[np.ndarray, np.ndarray, str, Any]:
-    """High-definition flag, "size, pose and quality known" flag, the rule in words and as a parameter.
-
-    ``rule``: None (IMM's), a dict of :func:`~imm_analysis.quality.hd_mask` keyword arguments, or an
-    object with ``mask(figures)`` and ``describe()`` (an ``HDRule``).
-    """
-    if rule is not None and not isinstance(rule, dict) and hasattr(rule, "mask"):
-        hd = np.asarray(rule.mask(figures), dtype=bool)
-        cols = [c for c in ("width", "height", "pitch", "roll", "yaw", "face_quality") if c in figures.columns]
-        known = (figures[cols].notna().all(axis=1).to_numpy() if len(cols) == 6 else np.zeros(len(figures), bool))
-        text = rule.describe() if hasattr(rule, "describe") else str(rule)
-        param = {k: getattr(rule, k) for k in ("min_size", "max_pose", "min_quality") if hasattr(rule, k)} or text
-        return hd, known, text, param
-    hd, reason = hd_mask(figures, **(rule or {}))
-    return hd, reason != 0, describe_hd_rule(rule), {**_HD_DEFAULTS, **(rule or {})}
+def _hd(figures: pd.DataFrame, rule: HDRule | dict | None) -> tuple[np.ndarray, np.ndarray, str, dict]:
+    """High-definition flag, "size, pose and quality known" flag, the rule in words and as a parameter."""
+    r = HDRule.coerce(rule)
+    hd, reason = hd_mask(figures, r)
+    return hd, reason != 0, r.describe(), r.as_dict()

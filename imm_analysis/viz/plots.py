@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.quality import HD_FAIL_REASONS, hd_mask
+from imm_analysis.quality import HD_FAIL_REASONS, HDRule, hd_mask
 from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -477,9 +477,9 @@ def load_face_crop(
     return np.asarray(Image.fromarray(out).resize((size, size), Image.BILINEAR))
 
 
-def _hd_flags(figures: pd.DataFrame, hd_rule: Mapping[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
+def _hd_flags(figures: pd.DataFrame, hd_rule: HDRule | Mapping[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
     """HD flags and failure codes; an ``is_hd`` column (the flags a clustering used) wins over the rule."""
-    hd, reason = hd_mask(figures, **dict(hd_rule or {}))
+    hd, reason = hd_mask(figures, hd_rule)
     if "is_hd" in figures.columns:
         hd = figures["is_hd"].to_numpy(dtype=bool)
         reason = np.where(hd, -1, reason)  # a face the rule passes but the clustering did not: reason unknown
@@ -494,7 +494,7 @@ def plot_face_montage(
     captions: Sequence[str] | None = None,
     cover: Any = None,
     flag_non_hd: bool = True,
-    hd_rule: Mapping[str, float] | None = None,
+    hd_rule: HDRule | Mapping[str, float] | None = None,
     ncols: int = 6,
     max_faces: int = 36,
     crop_size: int = 96,
@@ -521,8 +521,9 @@ def plot_face_montage(
         Drawn with a thick gold frame and "cover" in its caption.
     flag_non_hd : bool, default=True
         Frame faces that fail IMM's high-definition rule in red, captioned with the reason.
-    hd_rule : mapping, optional
-        ``hd_mask`` keyword arguments (``min_size``, ``max_pose``, ``min_quality``).
+    hd_rule : HDRule or mapping, optional
+        The high-definition rule (:class:`~imm_analysis.quality.HDRule` or a mapping of its
+        thresholds); default IMM's.
     ncols, max_faces, crop_size, margin
         Layout: columns, faces shown at most, crop side in pixels, context around the box.
     title : str, optional

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from imm_analysis.quality import hd_mask
+from imm_analysis.quality import HDRule
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -29,9 +29,10 @@ def _values(figures: pd.DataFrame, name: str) -> np.ndarray:
 def plot_quality_distributions(
     figures: pd.DataFrame,
     *,
-    min_size: float = 75,
-    max_pose: float = 30,
-    min_quality: float = 0.8,
+    rule: HDRule | dict | None = None,
+    min_size: float | None = None,
+    max_pose: float | None = None,
+    min_quality: float | None = None,
     bins: int = 30,
     figsize: tuple[float, float] = (13.0, 7.0),
 ) -> Figure:
@@ -46,8 +47,10 @@ def plot_quality_distributions(
     ----------
     figures : DataFrame
         A figures frame.
-    min_size, max_pose, min_quality : float
-        The high-definition rule (see :func:`imm_analysis.hd_faces`).
+    rule : HDRule or dict, optional
+        The high-definition rule (:class:`imm_analysis.quality.HDRule`); default IMM's.
+    min_size, max_pose, min_quality : float, optional
+        Override single thresholds of ``rule``.
     bins : int, default=30
     figsize : (float, float), default=(13, 7)
 
@@ -65,7 +68,9 @@ def plot_quality_distributions(
     """
     from matplotlib.figure import Figure
 
-    is_hd = hd_mask(figures, min_size=min_size, max_pose=max_pose, min_quality=min_quality)[0]
+    r = HDRule.coerce(rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
+    min_size, max_pose, min_quality = r.min_size, r.max_pose, r.min_quality
+    is_hd = r.mask(figures)
     panels = [
         ("face_quality", "face_quality", [(min_quality, f"> {min_quality:g}")], (0.0, 1.0)),
         ("sharpness", "sharpness (no HD threshold)", [], (0.0, 1.0)),

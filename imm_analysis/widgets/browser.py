@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.quality import HD_FAIL_REASONS, hd_mask
+from imm_analysis.quality import HD_FAIL_REASONS, HDRule, hd_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     import ipywidgets
@@ -136,7 +136,7 @@ class ClusterBrowser:
         hd = self.state.hd[rows]
         # failure reasons exist only for IMM-style threshold rules; a custom rule gives none
         rule = getattr(self.state, "params", {}).get("hd_rule")
-        reason = hd_mask(sub, **dict(rule or {}))[1] if rule is None or isinstance(rule, dict) else np.full(len(rows), -1)
+        reason = hd_mask(sub, rule)[1] if rule is None or isinstance(rule, (dict, HDRule)) else np.full(len(rows), -1)
         reason = np.where(hd, -1, reason)
         out = pd.DataFrame(
             {

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.quality import HD_RULE, hd_mask
+from imm_analysis.quality import HDRule, hd_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     import ipywidgets
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ThresholdTuner", "HD_DEFAULTS"]
 
 #: IMM's high-definition rule (see :func:`imm_analysis.quality.hd_mask`).
-HD_DEFAULTS: dict[str, float] = dict(HD_RULE)
+HD_DEFAULTS: dict[str, float] = HDRule().as_dict()
 _PARAMS = ("threshold", "min_faces", *HD_DEFAULTS)
 
 
@@ -94,7 +94,7 @@ class ThresholdTuner:
         clusterer: FigureClusterer | None = None,
         threshold: float | None = None,
         min_faces: int = 3,
-        hd_rule: Mapping[str, float] | None = None,
+        hd_rule: HDRule | Mapping[str, float] | None = None,
         coords: np.ndarray | None = None,
         cache_dir: Any = None,
         n_montage: int = 3,
@@ -102,6 +102,8 @@ class ThresholdTuner:
     ) -> None:
         from imm_analysis.cluster.clusterer import FigureClusterer
 
+        if isinstance(hd_rule, HDRule):
+            hd_rule = hd_rule.as_dict()
         if hd_rule is not None and not isinstance(hd_rule, Mapping):
             raise TypeError("ThresholdTuner: hd_rule must be a dict of hd_mask criteria (min_size, max_pose, min_quality)")
         unknown = set(hd_rule or {}) - set(HD_DEFAULTS)
