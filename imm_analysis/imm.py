@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from imm_analysis.io.imm_tasks import ImmTaskTimeout, create_figure_clustering_task, get_task, list_tasks
+
 __all__ = [
     "FetchedFiles",
     "ImmApiError",
