@@ -28,6 +28,7 @@ from imm_analysis.cluster.constraints import image_keys, resolve_hd
 from imm_analysis.cluster.incremental import extend_graph, incremental_labels
 from imm_analysis.cluster.knn import KNNGraph, NeighborIndex, prepare_embeddings, resolve_backend
 from imm_analysis.cluster.stats import cluster_table, new_cluster_ids, ordered_clusters
+from imm_analysis.cluster.tasks import TaskLog
 from imm_analysis.io.atomic import atomic_save_npy, atomic_write_bytes, fsync_dir
 from imm_analysis.io.parquet import category_dtypes, read_frame, write_frame
 
@@ -111,6 +112,7 @@ class ClusterState:
         self._hd_rule = params.get("hd_rule")
         self._index: NeighborIndex | None = None
         self.last_update: dict[str, int] = {}
+        self.task_log = TaskLog()  # local runs as IMM task records (imm_analysis.cluster.tasks)
 
     # ------------------------------------------------------------------ construction
     @property
@@ -147,6 +149,7 @@ class ClusterState:
         """
         from imm_analysis.cluster.clusterer import FigureClusterer
 
+        started = pd.Timestamp.now(tz="UTC")
         x = prepare_embeddings(embeddings)
         figures = _check_figures(figures, len(x))
         est = FigureClusterer(**clusterer_params).fit(x, figures)
@@ -158,6 +161,7 @@ class ClusterState:
         )
         state._index = est._index
         state._assign(est.labels_, np.arange(len(x)), n_old_clusters=0, cluster_ids=[])
+        state.task_log.record_run(state, started, {"new_faces": len(x), "new_clusters": len(state.clusters)})
         return state
 
     # ------------------------------------------------------------------ helpers
@@ -420,6 +424,7 @@ class ClusterState:
         faces (see :mod:`imm_analysis.cluster.incremental`); nothing placed earlier moves.
         ``last_update`` reports the counts.
         """
+        started = self._now()
         x_new = prepare_embeddings(new_embeddings, name="new_embeddings")
         new_figures = _check_figures(new_figures, len(x_new), name="new_figures")
         fid = new_figures["figure_id"].astype(str)
@@ -431,7 +436,7 @@ class ClusterState:
         m = len(x_new)
         self.last_update = {"new_faces": m, "skipped": skipped, "joined": 0, "new_clusters": 0, "independent": 0}
         if m == 0:
-            return self
+            return self.task_log.record_run(self, started, self.last_update)
         n_old = len(self.figures)
         if self._index is None:
             backend = resolve_backend(self.params.get("backend", "auto"), n_old + m)
@@ -475,7 +480,12 @@ class ClusterState:
             new_clusters=int(len(np.unique(labels[labels >= len(cluster_ids)]))),
             independent=int((lab_new < 0).sum()),
         )
-        return self
+        return self.task_log.record_run(self, started, self.last_update)
+
+    @property
+    def tasks(self) -> pd.DataFrame:
+        """Local runs as IMM task records, kept ``task_log.retention`` (7 days; settable): see cluster/tasks.py."""
+        return self.task_log.frame()
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -511,6 +521,7 @@ class ClusterState:
                 "categories": {"figures": category_dtypes(self.figures), "clusters": category_dtypes(self.clusters)},
             }
             atomic_write_bytes(tmp / "state.json", json.dumps(meta, indent=1, default=str).encode())
+            self.task_log.save(tmp)
             backup = None
             if path.exists():
                 backup = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
@@ -564,6 +575,7 @@ class ClusterState:
             edits=meta["edits"],
             seed=seed,
         )
+        state.task_log = TaskLog.load(path)
         return state
 
     def __repr__(self) -> str:
