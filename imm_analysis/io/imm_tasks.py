@@ -172,8 +172,10 @@ def create_figure_clustering_task(
 
     Examples
     --------
+    These call IMM (credentials and a project needed), so they are not run here:
+
     >>> task = create_figure_clustering_task("my-project", "my-dataset", wait=True,
-    ...                                      region_id="cn-hangzhou")  # doctest: +SKIP (needs IMM)
+    ...                                      region_id="cn-hangzhou")  # doctest: +SKIP
     >>> task[["task_id", "status", "duration"]]  # doctest: +SKIP
     """
     if not project or not dataset:
