@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from imm_analysis import schema
 
@@ -88,7 +90,7 @@ class ClusteringDiff:
         return (
             f"ClusteringDiff({s['clusters_before']} -> {s['clusters_after']} clusters: "
             + ", ".join(f"{c} {s['clusters'][c]}" for c in CLUSTER_CHANGES)
-            + f"; faces: " + ", ".join(f"{c} {s['faces'][c]}" for c in FACE_CHANGES)
+            + "; faces: " + ", ".join(f"{c} {s['faces'][c]}" for c in FACE_CHANGES)
             + f"; broken {s['broken']})"
         )
 
@@ -116,15 +118,42 @@ def _snapshot(obj: Any, name: str) -> tuple[pd.DataFrame | None, pd.DataFrame]:
                     f"not {type(obj).__name__}")
 
 
-def _column(frame: pd.DataFrame, col: str, name: str) -> np.ndarray:
+def _column(frame: pd.DataFrame | None, col: str, name: str) -> pa.Array:
+    """A text column as one Arrow ``large_string`` array (no Python object per row for Arrow-backed text)."""
+    if frame is None or not len(frame):
+        return pa.array([], pa.large_string())
     if col not in frame.columns:
-        raise KeyError(f"{name}: the figures frame needs a {col!r} column")
-    return frame[col].astype("string").to_numpy(dtype=object, na_value=None)
+        raise KeyError(f"{name}: the {'figures' if col != 'cluster_id' else 'clusters'} frame needs a {col!r} column")
+    arr = pa.array(frame[col].astype("string"))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string())
 
 
-def _cluster_ids(figures: pd.DataFrame, name: str) -> np.ndarray:
-    ids = _column(figures, "figure_cluster_id", name)
-    return np.where(pd.isna(ids) | np.isin(ids, _RESERVED), None, ids)
+def _check_ids(ids: pa.Array, name: str) -> None:
+    if ids.null_count:
+        raise ValueError(f"{name}: a face has no figure_id")
+    if pc.count_distinct(ids).as_py() != len(ids):
+        counts = pc.value_counts(ids)
+        dup = counts.field("values").filter(pc.greater(counts.field("counts"), 1))[0].as_py()
+        raise ValueError(f"{name}: figure_id {dup!r} appears more than once")
+
+
+def _encode(parts: list[pa.Array]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Integer codes of cluster ids across ``parts`` (-1: missing or reserved) and the ids of the codes."""
+    enc = pc.dictionary_encode(pa.concat_arrays(parts))
+    values = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    reserved = np.isin(values, _RESERVED)
+    remap = np.cumsum(~reserved) - 1
+    remap[reserved] = -1
+    raw = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = np.where(raw >= 0, remap[np.maximum(raw, 0)], -1) if len(raw) else raw
+    bounds = np.cumsum([len(p) for p in parts])[:-1]
+    return np.split(codes, bounds), values[~reserved]
+
+
+def _as_string(arr: pa.Array) -> pd.arrays.ArrowStringArray:
+    return pd.arrays.ArrowStringArray(arr.cast(pa.large_string()))
 
 
 def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("before", "after")) -> ClusteringDiff:
@@ -171,26 +200,20 @@ def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("befo
     clusters_b, figs_b = _snapshot(before, names[0])
     clusters_a, figs_a = _snapshot(after, names[1])
     fid_b, fid_a = _column(figs_b, "figure_id", names[0]), _column(figs_a, "figure_id", names[1])
-    for fid, nm in ((fid_b, names[0]), (fid_a, names[1])):
-        index = pd.Index(fid)
-        if index.hasnans:
-            raise ValueError(f"{nm}: a face has no figure_id")
-        if not index.is_unique:
-            raise ValueError(f"{nm}: figure_id {index[index.duplicated()][0]!r} appears more than once")
-    pos = pd.Index(fid_a).get_indexer(fid_b)  # each earlier face in the later snapshot, -1: removed
+    _check_ids(fid_b, names[0])
+    _check_ids(fid_a, names[1])
+    # each earlier face in the later snapshot (one Arrow hash join), -1: removed
+    pos = pc.index_in(fid_b, value_set=fid_a).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     kept = pos >= 0
     is_new = np.ones(len(fid_a), dtype=bool)
     is_new[pos[kept]] = False
+    file_b, file_a = _column(figs_b, "file_id", names[0]), _column(figs_a, "file_id", names[1])
 
     # every cluster id as one integer code (-1: no cluster)
-    cb, ca = _cluster_ids(figs_b, names[0]), _cluster_ids(figs_a, names[1])
-    listed_b = _ids_of(clusters_b)
-    listed_a = _ids_of(clusters_a)
-    codes, uniq = pd.factorize(np.concatenate([cb, ca, listed_b, listed_a]), use_na_sentinel=True)
-    uniq = np.asarray(uniq, dtype=object)
-    n_b, n_a, n_lb = len(cb), len(ca), len(listed_b)
-    code_b, code_a = codes[:n_b], codes[n_b:n_b + n_a]
-    code_lb, code_la = codes[n_b + n_a:n_b + n_a + n_lb], codes[n_b + n_a + n_lb:]
+    (code_b, code_a, code_lb, code_la), uniq = _encode([
+        _column(figs_b, "figure_cluster_id", names[0]), _column(figs_a, "figure_cluster_id", names[1]),
+        _column(clusters_b, "cluster_id", names[0]), _column(clusters_a, "cluster_id", names[1])])
+    n_b, n_a = len(code_b), len(code_a)
     k = len(uniq)
 
     # faces
@@ -203,10 +226,10 @@ def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("befo
     new_rows = np.flatnonzero(is_new)
     after_of_b = np.full(n_b, -1, dtype=np.int64)
     after_of_b[kept] = ka
+    take_new = pa.array(new_rows, pa.int64())
     faces = pd.DataFrame({
-        "figure_id": pd.array(np.concatenate([fid_b, fid_a[new_rows]]), dtype="string"),
-        "file_id": pd.array(np.concatenate([_column(figs_b, "file_id", names[0]),
-                                            _column(figs_a, "file_id", names[1])[new_rows]]), dtype="string"),
+        "figure_id": _as_string(pa.concat_arrays([fid_b, fid_a.take(take_new)])),
+        "file_id": _as_string(pa.concat_arrays([file_b, file_a.take(take_new)])),
         "change": pd.Categorical.from_codes(np.concatenate([face_code, np.zeros(len(new_rows), np.int8)]),
                                             categories=list(FACE_CHANGES)),
         "cluster_before": pd.Categorical.from_codes(np.concatenate([code_b, np.full(len(new_rows), -1)]),
@@ -218,8 +241,8 @@ def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("befo
     # clusters: counts from the faces, IMM's counts where the clusters frames have them
     faces_b = np.bincount(code_b[code_b >= 0], minlength=k)
     faces_a = np.bincount(code_a[code_a >= 0], minlength=k)
-    images_b = _distinct_files(code_b, _column(figs_b, "file_id", names[0]), k)
-    images_a = _distinct_files(code_a, _column(figs_a, "file_id", names[1]), k)
+    images_b = _distinct_files(code_b, file_b, k)
+    images_a = _distinct_files(code_a, file_a, k)
     fc_b, ic_b, name_b = _listed_counts(clusters_b, code_lb, k, faces_b, images_b)
     fc_a, ic_a, name_a = _listed_counts(clusters_a, code_la, k, faces_a, images_a)
     exists_b = (faces_b > 0) | np.isin(np.arange(k), code_lb)
@@ -245,7 +268,7 @@ def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("befo
     )
     order = np.lexsort((np.arange(k), -np.maximum(fc_a, fc_b), change))
     clusters = pd.DataFrame({
-        "cluster_id": pd.array(uniq[order], dtype="string"),
+        "cluster_id": pd.array(uniq[order].astype(object), dtype="string"),
         "change": pd.Categorical.from_codes(change[order], categories=list(CLUSTER_CHANGES)),
         "renamed": renamed[order],
         "name_before": pd.array(name_b[order], dtype="string"),
@@ -285,20 +308,15 @@ def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("befo
     return ClusteringDiff(clusters, faces, broken, summary, (str(names[0]), str(names[1])))
 
 
-def _ids_of(clusters: pd.DataFrame | None) -> np.ndarray:
-    if clusters is None or not len(clusters):
-        return np.empty(0, dtype=object)
-    return clusters["cluster_id"].astype("string").to_numpy(dtype=object, na_value=None)
-
-
-def _distinct_files(codes: np.ndarray, files: np.ndarray, k: int) -> np.ndarray:
+def _distinct_files(codes: np.ndarray, files: pa.Array, k: int) -> np.ndarray:
     """Distinct files per cluster code."""
     member = codes >= 0
     if not member.any():
         return np.zeros(k, dtype=np.int64)
-    fcode = pd.factorize(files[member])[0].astype(np.int64)
-    pairs = np.unique(codes[member].astype(np.int64) * (fcode.max() + 2) + fcode + 1)
-    return np.bincount(pairs // (fcode.max() + 2), minlength=k)
+    fcode = pc.dictionary_encode(files).indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)[member]
+    stride = int(fcode.max()) + 2
+    pairs = pd.unique(codes[member].astype(np.int64) * stride + fcode + 1)
+    return np.bincount(pairs // stride, minlength=k)
 
 
 def _listed_counts(clusters: pd.DataFrame | None, codes: np.ndarray, k: int, faces: np.ndarray,
