@@ -231,7 +231,7 @@ def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("befo
         "figure_id": _as_string(pa.concat_arrays([fid_b, fid_a.take(take_new)])),
         "file_id": _as_string(pa.concat_arrays([file_b, file_a.take(take_new)])),
         "change": pd.Categorical.from_codes(np.concatenate([face_code, np.zeros(len(new_rows), np.int8)]),
-                                            categories=list(FACE_CHANGES)),
+                                            categories=pd.Index(FACE_CHANGES)),
         "cluster_before": pd.Categorical.from_codes(np.concatenate([code_b, np.full(len(new_rows), -1)]),
                                                     categories=pd.Index(uniq, dtype=object)),
         "cluster_after": pd.Categorical.from_codes(np.concatenate([after_of_b, code_a[new_rows]]),
@@ -269,7 +269,7 @@ def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("befo
     order = np.lexsort((np.arange(k), -np.maximum(fc_a, fc_b), change))
     clusters = pd.DataFrame({
         "cluster_id": pd.array(uniq[order].astype(object), dtype="string"),
-        "change": pd.Categorical.from_codes(change[order], categories=list(CLUSTER_CHANGES)),
+        "change": pd.Categorical.from_codes(change[order], categories=pd.Index(CLUSTER_CHANGES)),
         "renamed": renamed[order],
         "name_before": pd.array(name_b[order], dtype="string"),
         "name_after": pd.array(name_a[order], dtype="string"),
@@ -279,8 +279,8 @@ def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("befo
         "image_count_after": ic_a[order],
         "faces_joined": joined[order],
         "faces_left": left[order],
-        "merged_into": pd.array(np.where(merged_into[order] >= 0, uniq[np.maximum(merged_into[order], 0)], None),
-                                dtype="string"),
+        "merged_into": pd.array(np.where(merged_into[order] >= 0, uniq[np.maximum(merged_into[order], 0)],
+                                         np.full(k, None, dtype=object)), dtype="string"),
     })
 
     # broken: earlier assignments that did not survive, unless their cluster was merged
@@ -333,7 +333,7 @@ def _listed_counts(clusters: pd.DataFrame | None, codes: np.ndarray, k: int, fac
             have = ok & ~np.isnan(vals)
             out[codes[have]] = vals[have].astype(np.int64)
     if "name" in clusters.columns:
-        names[codes[ok]] = clusters["name"].astype("string").to_numpy(dtype=object, na_value=None)[ok]
+        names[codes[ok]] = clusters["name"].astype("string").to_numpy(dtype=object, na_value=None)[ok]  # type: ignore[call-overload]
     return fc, ic, names
 
 

@@ -131,7 +131,8 @@ def _pose(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _binned(values: np.ndarray, bins: tuple[float, ...], unit: str) -> pd.Categorical:
-    labels = [f"{lo:g}-{hi:g}{unit}" if np.isfinite(hi) else f">={lo:g}{unit}" for lo, hi in zip(bins[:-1], bins[1:])]
+    labels = [f"{lo:g}-{hi:g}{unit}" if np.isfinite(hi) else f">={lo:g}{unit}"
+              for lo, hi in zip(bins[:-1], bins[1:], strict=True)]
     return pd.cut(values, bins=list(bins), labels=labels, right=False)
 
 

@@ -72,6 +72,12 @@ def _figures(obj: Any, name: str) -> pd.DataFrame:
     return obj
 
 
+def _text(frame: pd.DataFrame, col: str) -> np.ndarray:
+    """A text column as an object array, None where missing."""
+    values: np.ndarray = frame[col].astype("string").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+    return values
+
+
 def _boxes(frame: pd.DataFrame, name: str) -> np.ndarray:
     cols = ["left", "top", "width", "height"]
     missing = [c for c in cols if c not in frame.columns]
@@ -123,8 +129,7 @@ def match_faces(a: Any, b: Any, *, on: str | tuple[str, str] = "uri", min_iou: f
             raise KeyError(f"{name}: no file-key column {key!r} (pass on= a column both frames have, e.g. 'uri')")
     if not 0.0 < min_iou <= 1.0:
         raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
-    ka = fa[key_a].astype("string").to_numpy(dtype=object, na_value=None)
-    kb = fb[key_b].astype("string").to_numpy(dtype=object, na_value=None)
+    ka, kb = _text(fa, key_a), _text(fb, key_b)
     codes, uniq = pd.factorize(np.concatenate([ka, kb]), use_na_sentinel=True)
     ca, cb = codes[: len(ka)], codes[len(ka):]
     # candidate pairs: every a-face x b-face of the same file (int hash join)
@@ -145,8 +150,8 @@ def match_faces(a: Any, b: Any, *, on: str | tuple[str, str] = "uri", min_iou: f
     order = np.lexsort((ib, ia))
     ia, ib, f, iou = ia[order], ib[order], f[order], iou[order]
     key_name = key_a if key_a == key_b else f"{key_a}_a"
-    fid_a = fa["figure_id"].astype("string").to_numpy(dtype=object, na_value=None) if "figure_id" in fa else ia
-    fid_b = fb["figure_id"].astype("string").to_numpy(dtype=object, na_value=None) if "figure_id" in fb else ib
+    fid_a = _text(fa, "figure_id") if "figure_id" in fa.columns else ia.astype(str).astype(object)
+    fid_b = _text(fb, "figure_id") if "figure_id" in fb.columns else ib.astype(str).astype(object)
     pairs = pd.DataFrame({
         key_name: pd.array(np.asarray(uniq, dtype=object)[f], dtype="string"),
         "figure_id_a": pd.array(fid_a[ia], dtype="string"),
@@ -164,7 +169,7 @@ def match_faces(a: Any, b: Any, *, on: str | tuple[str, str] = "uri", min_iou: f
 
 def _assign(ia: np.ndarray, ib: np.ndarray, f: np.ndarray, iou: np.ndarray, contested: np.ndarray) -> np.ndarray:
     """Hungarian assignment (max total IoU) inside each file holding a contested pair; the pairs kept."""
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
     keep = np.zeros(len(ia), dtype=bool)
     files = np.unique(f[contested])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -150,13 +150,13 @@ def tasks_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             continue
         values = merged[col]
         if dtype == schema.TIME:
-            out[col] = pd.to_datetime(values, utc=True, format="ISO8601").astype(schema.TIME)
+            out[col] = pd.to_datetime(values, utc=True, format="ISO8601").astype(cast(Any, schema.TIME))
         elif dtype == schema.INT:
-            out[col] = pd.to_numeric(values).round().astype(schema.INT)
+            out[col] = pd.to_numeric(values).round().astype(cast(Any, schema.INT))
         elif dtype == schema.OBJECT:
             out[col] = values.astype(object).where(values.notna(), None)
         else:
-            out[col] = values.astype(dtype)
+            out[col] = values.astype(cast(Any, dtype))
     frame = pd.DataFrame(out).reset_index(drop=True)
     frame.insert(8, "duration", frame["end_time"] - frame["start_time"])
     order = np.argsort(frame["start_time"].to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT")),
@@ -316,6 +316,7 @@ def _row(source: str, where: str, record: Mapping[str, Any], log: ErrorLog) -> d
     return row
 
 
-def _bad(log: ErrorLog, source: str, where: str, field: str, reason: str) -> None:
+def _bad(log: ErrorLog, source: str, where: str, field: str, reason: str) -> dict[str, Any] | None:
+    """Report a bad record (raises in ``errors="raise"`` mode); None, the row that is not made."""
     log.add(source, where, field, reason)
     return None

@@ -9,9 +9,8 @@
 
 from imm_analysis.synth.core import *  # noqa: F401,F403
 from imm_analysis.synth.core import __all__ as _core_all
+from imm_analysis.synth.runs import SynthRuns, make_runs  # noqa: E402 (after the names it uses)
 from imm_analysis.synth.visits import *  # noqa: F401,F403
 from imm_analysis.synth.visits import __all__ as _visits_all
-
-from imm_analysis.synth.runs import SynthRuns, make_runs  # noqa: E402 (after the names it uses)
 
 __all__ = [*_core_all, *_visits_all, "SynthRuns", "make_runs"]

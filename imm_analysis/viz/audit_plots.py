@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,11 +29,12 @@ def _figure(ncols: int, width: float = 5.0, height: float = 3.6) -> tuple[Figure
     return fig, fig.subplots(1, ncols, squeeze=False)[0]
 
 
-def _bars(ax: Any, counts: dict[str, int], title: str) -> None:
+def _bars(ax: Any, counts: Mapping[str, float], title: str) -> None:
     labels = list(counts)
     values = np.array([counts[k] for k in labels])
     bars = ax.barh(labels, values, color=[_COLORS.get(k, "#7f7f7f") for k in labels])
-    ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=2, fontsize=8)
+    ax.bar_label(bars, labels=[f"{v:,}" if float(v).is_integer() else f"{v:.3f}" for v in values], padding=2,
+                 fontsize=8)
     ax.invert_yaxis()
     ax.set_title(title)
     ax.set_xlim(0, max(1, int(values.max()) if len(values) else 1) * 1.15)
