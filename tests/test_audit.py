@@ -46,7 +46,7 @@ def imm_export(state):
     # a face IMM missed: an independent one, so no cluster changes size
     missed = int(np.flatnonzero(local_ids == CLUSTER_INDEPENDENT)[0])
     # an HD face IMM judged low quality
-    hd_row = int(np.flatnonzero((local_ids == clusters[3]))[0])
+    hd_row = int(np.flatnonzero(local_ids == clusters[3])[0])
     imm.loc[hd_row, "face_quality"] = 0.5
     keep = np.ones(len(imm), dtype=bool)
     keep[missed] = False
