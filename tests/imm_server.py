@@ -404,6 +404,9 @@ def list_tasks(state: _State, params: Mapping[str, str]) -> dict[str, Any]:
         tasks = [t for t in tasks if t.get("TaskType") in types]
     if params.get("Status"):
         tasks = [t for t in tasks if t.get("Status") == params["Status"]]
+    window = _json_param(params, "StartTimeRange") or {}
+    if window:  # RFC 3339 UTC times compare as text
+        tasks = [t for t in tasks if window.get("Start", "") <= t["StartTime"] <= window.get("End", "~")]
     if params.get("TagSelector"):
         key, _, value = params["TagSelector"].partition("=")
         tasks = [t for t in tasks if str((t.get("Tags") or {}).get(key)) == value]
@@ -556,11 +559,11 @@ class FakeImm:
             self.state.plans.append(TaskPlan(running_polls, code, message))
 
     def add_task(self, task_id: str, *, status: str = "Succeeded", task_type: str = "FigureClustering",
-                 tags: Mapping[str, Any] | None = None) -> None:
+                 tags: Mapping[str, Any] | None = None, start_time: str = _T0) -> None:
         """Add a finished (or running) task record, for ListTasks."""
         with self.state.lock:
             self.state.tasks[task_id] = {
-                "TaskId": task_id, "TaskType": task_type, "Status": status, "StartTime": _T0,
+                "TaskId": task_id, "TaskType": task_type, "Status": status, "StartTime": start_time,
                 "Progress": 100 if status == "Succeeded" else 0, "Tags": dict(tags) if tags else None,
                 "_plan": TaskPlan(0), "_polls": 0,
             }

@@ -131,6 +131,19 @@ def test_list_tasks_follows_next_token(server):
     assert len(first) == 2 and not first.attrs["imm"]["complete"]
 
 
+def test_list_tasks_start_time_range(server):
+    for day in (3, 4, 5, 6):
+        server.add_task(f"day-{day}", start_time=f"2026-01-0{day}T08:00:00.000000000Z")
+    frame = imm.list_tasks(PROJECT, start_time_range=(pd.Timestamp("2026-01-04 12:00", tz="Asia/Shanghai"), None),
+                           progress=False, **opts(server))
+    assert sorted(frame["task_id"]) == ["day-4", "day-5", "day-6"]  # 12:00 +08:00 is 04:00 UTC
+    hit = next(h for h in server.hits if h.action == "ListTasks")
+    assert json.loads(hit.params["StartTimeRange"]) == {"Start": "2026-01-04T04:00:00.000000Z"}
+    frame = imm.list_tasks(PROJECT, start_time_range=("2026-01-04", "2026-01-05T23:00:00Z"), progress=False,
+                           **opts(server))
+    assert sorted(frame["task_id"]) == ["day-4", "day-5"]
+
+
 def test_list_tasks_retries_a_throttled_page(server):
     for i in range(4):
         server.add_task(f"t{i}")

@@ -22,6 +22,7 @@ from imm_analysis.imm import (
     MAX_PAGE_SIZE,
     ImmResponseError,
     RetryPolicy,
+    _build_request,
     _call_page,
     _client_for,
     _fetch_pages,
@@ -83,10 +84,7 @@ def _one_call(op: _Operation, params: dict[str, Any], conn: Mapping[str, Any], r
     sdk = _sdk()
     if client is None:
         client = _client_for(conn.get("client"), conn.get("endpoint"), conn.get("region_id"), conn.get("credentials"))
-    request = getattr(sdk["models"], op.request_model)().from_map(params)
-    unknown = sorted(set(params) - set(request.to_map()))
-    if unknown:
-        raise ValueError(f"{op.name} has no parameter(s) {unknown}")
+    request = _build_request(op, params, sdk)
     result = _FetchResult([], [], [])
     body = _call_page(getattr(client, op.method), request, op, 1, "", retry, _known_secrets(conn.get("credentials")),
                       sdk, time.sleep, result)
