@@ -56,6 +56,16 @@ class ClusteringDiff:
         of faces and clusters on each side.
     names : (str, str)
         Display names of the two snapshots.
+
+    Examples
+    --------
+    >>> from imm_analysis.synth import make_runs
+    >>> runs = make_runs(30, seed=1)
+    >>> d = diff_clusterings(runs.before, runs.after)
+    >>> d.summary["broken"], d.summary["merges"]
+    (2, 1)
+    >>> fig = d.plot()  # a matplotlib Figure, not shown
+    >>> html = d.to_html()  # or d.to_html("diff.html"); notebooks call _repr_html_
     """
 
     clusters: pd.DataFrame

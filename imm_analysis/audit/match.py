@@ -31,6 +31,14 @@ class FaceMatch:
         The faces found on one side only, as rows of that side's figures frame.
     key : str
         The file-key column of :attr:`pairs`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"uri": ["x.jpg"], "figure_id": ["a1"], "left": [0], "top": [0], "width": [50],
+    ...                   "height": [50]})
+    >>> match_faces(a, a.assign(figure_id="b1", left=2))
+    FaceMatch(1 pairs (median IoU 0.92), 0 only in a, 0 only in b)
     """
 
     pairs: pd.DataFrame

@@ -130,7 +130,19 @@ class TaskLog:
         return frame
 
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write the kept records to ``folder/tasks.json`` (a ``ListTasks`` page) atomically."""
+        """Write the kept records to ``folder/tasks.json`` (a ``ListTasks`` page) atomically.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from imm_analysis import load_tasks
+        >>> log = TaskLog(retention="30 days")
+        >>> _ = log.record(pd.Timestamp.now(tz="UTC"), pd.Timestamp.now(tz="UTC"), dataset_name="d")
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = log.save(folder)
+        ...     print(TaskLog.load(folder), len(load_tasks(path)))
+        TaskLog(1 runs, retention 30 days 00:00:00) 1
+        """
         self.prune()
         page = {"Tasks": self.records, "NextToken": "", "RetentionSeconds": self.retention.total_seconds()}
         path = Path(folder) / FILE_NAME
