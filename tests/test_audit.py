@@ -134,3 +134,48 @@ def test_audit_plot_montages_and_html(local, tmp_path):
     html = audit.to_html(out)
     assert out.read_text() == html and "IMM against a local run" in html and "data:image/png;base64," in html
     assert "<!DOCTYPE html>" not in audit._repr_html_()
+
+
+# ------------------------------------------------------------------ one-to-one assignment against brute force
+
+import itertools  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from imm_analysis.audit.match import box_iou  # noqa: E402
+
+_BOX = st.tuples(st.integers(0, 60), st.integers(0, 60), st.integers(20, 60), st.integers(20, 60))
+
+
+def _best_total(a: list, b: list, min_iou: float) -> float:
+    """The largest total IoU of a one-to-one pairing (pairs under min_iou not allowed), by brute force."""
+    iou = box_iou(np.array([x for x in a for _ in b], float).reshape(-1, 4),
+                  np.array([y for _ in a for y in b], float).reshape(-1, 4)).reshape(len(a), len(b)) if a and b else None
+    best = 0.0
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    for perm in itertools.permutations(range(len(large)), len(small)):
+        total = 0.0
+        for i, j in enumerate(perm):
+            v = iou[i, j] if small is a else iou[j, i]
+            total += v if v >= min_iou else 0.0
+        best = max(best, total)
+    return best
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(_BOX, max_size=4), min_size=1, max_size=3),
+       st.lists(st.lists(_BOX, max_size=4), min_size=1, max_size=3))
+def test_match_is_one_to_one_and_optimal_per_file(files_a, files_b):
+    def frame(files, side):
+        rows = [(f"img{f}.jpg", f"{side}{f}-{i}", *box) for f, boxes in enumerate(files) for i, box in enumerate(boxes)]
+        return pd.DataFrame(rows, columns=["uri", "figure_id", "left", "top", "width", "height"])
+
+    a, b = frame(files_a, "a"), frame(files_b, "b")
+    m = match_faces(a, b, min_iou=0.3)
+    assert m.pairs["figure_id_a"].is_unique and m.pairs["figure_id_b"].is_unique
+    assert (m.pairs["iou"] >= 0.3).all()
+    assert len(m.pairs) + len(m.only_a) == len(a) and len(m.pairs) + len(m.only_b) == len(b)
+    for f in range(min(len(files_a), len(files_b))):
+        got = m.pairs.loc[m.pairs["uri"] == f"img{f}.jpg", "iou"].sum()
+        assert got == pytest.approx(_best_total(files_a[f], files_b[f], 0.3), abs=1e-9)

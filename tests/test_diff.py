@@ -166,3 +166,50 @@ def test_local_runs_are_task_records(tmp_path):
     with pytest.raises(ValueError, match="positive"):
         again.task_log.retention = "-1 days"
     assert np.array_equal(again.tasks["faces"].to_numpy(dtype=int), tasks["faces"].to_numpy(dtype=int))
+
+
+# ------------------------------------------------------------------ against a plain per-face reference
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_CLUSTER = st.sampled_from(["C1", "C2", "C3", "C4", "figure-cluster-id-independent", "figure-cluster-id-unavailable"])
+
+
+def _reference(before: dict[str, str], after: dict[str, str]) -> dict[str, str]:
+    """Face changes the slow obvious way: one face at a time."""
+    def real(c):
+        return None if c is None or c.startswith("figure-cluster-id-") else c
+
+    out = {}
+    for fid in set(before) | set(after):
+        if fid not in before:
+            out[fid] = "new"
+        elif fid not in after:
+            out[fid] = "removed"
+        else:
+            b, a = real(before[fid]), real(after[fid])
+            out[fid] = ("newly_clustered" if b is None and a is not None else "left" if a is None and b is not None
+                        else "moved" if a != b else "unchanged")
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from([f"f{i}" for i in range(12)]), _CLUSTER, max_size=12),
+       st.dictionaries(st.sampled_from([f"f{i}" for i in range(12)]), _CLUSTER, max_size=12))
+def test_matches_a_per_face_reference(before, after):
+    def frame(d):
+        return pd.DataFrame({"figure_id": list(d), "file_id": [f"file-{k[1:]}" for k in d],
+                             "figure_cluster_id": list(d.values())}, dtype="string")
+
+    d = diff_clusterings((None, frame(before)), (None, frame(after)))
+    assert dict(zip(d.faces["figure_id"], d.faces["change"].astype(str), strict=True)) == _reference(before, after)
+    c = d.clusters.set_index("cluster_id")
+    for cid in c.index:
+        nb = sum(v == cid for v in before.values())
+        na = sum(v == cid for v in after.values())
+        assert (c.loc[cid, "face_count_before"], c.loc[cid, "face_count_after"]) == (nb, na)
+        expected = "created" if nb == 0 else "deleted" if na == 0 else "grown" if na > nb else (
+            "shrunk" if na < nb else "unchanged")
+        assert c.loc[cid, "change"] == expected
+    assert set(c.index) == {v for v in [*before.values(), *after.values()] if v.startswith("C")}

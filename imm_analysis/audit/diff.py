@@ -295,7 +295,7 @@ def diff_clusterings(before: Any, after: Any, *, names: tuple[str, str] = ("befo
 
     # broken: earlier assignments that did not survive, unless their cluster was merged
     fb = face_code[kept]
-    target = merged_into[np.maximum(kb_all, 0)]
+    target = np.append(merged_into, -1)[np.where(kb_all >= 0, kb_all, k)]
     bad = ((fb == 3) | (fb == 4)) & ~((fb == 4) & (target == ka_all))
     broken_rows = np.flatnonzero(kept)[bad]
     broken = faces.iloc[broken_rows].reset_index(drop=True)
