@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "load_files_and_figures": "imm_analysis.io.imm_json",
     "to_imm_clusters": "imm_analysis.io.imm_json",
     "to_imm_files": "imm_analysis.io.imm_json",
+    "load_tasks": "imm_analysis.io.tasks",
     # quality and pose
     "hd_faces": "imm_analysis.quality",
     "quality_summary": "imm_analysis.quality",
@@ -50,17 +51,24 @@ _EXPORTS: dict[str, str] = {
     "evaluate_clustering": "imm_analysis.evaluate.metrics",
     "sweep_thresholds": "imm_analysis.evaluate.metrics",
     "compare_clusterings": "imm_analysis.evaluate.compare",
+    # clustering runs and audits
+    "diff_clusterings": "imm_analysis.audit.diff",
+    "match_faces": "imm_analysis.audit.match",
+    "audit_against_local": "imm_analysis.audit.local",
     # projection
     "project_umap": "imm_analysis.viz.projection",
     # retail report
     "visitor_report": "imm_analysis.report.visitors",
     "VisitorReport": "imm_analysis.report.visitors",
 }
-_SUBMODULES = {"schema", "io", "imm", "quality", "synth", "faces", "cluster", "evaluate", "viz", "widgets", "report", "cli"}
+_SUBMODULES = {"schema", "io", "imm", "audit", "quality", "synth", "faces", "cluster", "evaluate", "viz", "widgets", "report", "cli"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:  # pragma: no cover
+    from imm_analysis.audit.diff import diff_clusterings
+    from imm_analysis.audit.local import audit_against_local
+    from imm_analysis.audit.match import match_faces
     from imm_analysis.cluster.calibrate import calibrate_threshold
     from imm_analysis.cluster.clusterer import FigureClusterer, cluster_faces
     from imm_analysis.cluster.diagnose.core import diagnose_clustering
@@ -77,6 +85,7 @@ if TYPE_CHECKING:  # pragma: no cover
         to_imm_clusters,
         to_imm_files,
     )
+    from imm_analysis.io.tasks import load_tasks
     from imm_analysis.quality import hd_faces, quality_summary
     from imm_analysis.report.visitors import VisitorReport, visitor_report
     from imm_analysis.viz.projection import project_umap

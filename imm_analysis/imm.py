@@ -30,15 +30,21 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from imm_analysis.io.imm_tasks import ImmTaskTimeout, create_figure_clustering_task, get_task, list_tasks
+
 __all__ = [
     "FetchedFiles",
     "ImmApiError",
     "ImmCredentialsError",
     "ImmFetchError",
     "ImmResponseError",
+    "ImmTaskTimeout",
     "RetryPolicy",
+    "create_figure_clustering_task",
     "fetch_clusters",
     "fetch_files",
+    "get_task",
+    "list_tasks",
     "make_client",
 ]
 
@@ -812,3 +818,12 @@ def fetch_files(
     files = _annotate(_load(load_files, fetched, errors), _FILES, request, fetched)
     figures = _annotate(_load(load_figures, fetched, errors), _FILES, request, fetched)
     return FetchedFiles(files, figures, fetched.pages)
+
+
+def __getattr__(name: str) -> Any:
+    """The live task functions, defined in :mod:`imm_analysis.io.imm_tasks` (imported on first use)."""
+    if name in ("create_figure_clustering_task", "get_task", "list_tasks", "ImmTaskTimeout"):
+        from imm_analysis.io import imm_tasks
+
+        return getattr(imm_tasks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

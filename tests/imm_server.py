@@ -14,6 +14,11 @@ official SDK (``alibabacloud-imm20200930``) the way IMM does:
 
 Faults are injected per operation and page (:meth:`FakeImm.inject`): a throttled ``429``, a ``503``,
 a ``400``, or a body that is not valid JSON. Every request is recorded in :attr:`FakeImm.hits`.
+
+Asynchronous tasks: ``CreateFigureClusteringTask`` starts a task that ``GetTask`` reports ``Running``
+(progress rising) for a few polls, then ``Succeeded``, or ``Failed`` with a code and message, as
+planned with :meth:`FakeImm.plan_task`; ``ListTasks`` pages every task (filtered by ``Status``,
+``TaskTypes`` and ``TagSelector``) by ``MaxResults`` / ``NextToken``.
 """
 
 from __future__ import annotations
@@ -177,6 +182,18 @@ class _State:
     hits: list[Hit] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     request_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plans: list[TaskPlan] = field(default_factory=list)
+    task_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+
+@dataclass
+class TaskPlan:
+    """How the next created task behaves: ``running_polls`` GetTask answers say Running, then it ends."""
+
+    running_polls: int = 2
+    code: str | None = None  # set: the task ends Failed with this code and ``message``
+    message: str = ""
 
 
 class ImmError(Exception):
@@ -309,7 +326,103 @@ def simple_query(state: _State, params: Mapping[str, str]) -> dict[str, Any]:
     return {"Aggregations": [], "Files": chunk, "NextToken": token, "TotalHits": len(files)}
 
 
-OPERATIONS = {"QueryFigureClusters": query_figure_clusters, "SimpleQuery": simple_query}
+_T0 = "2026-01-05T02:00:00.123456789Z"
+
+
+def _json_param(params: Mapping[str, str], name: str) -> Any:
+    if not params.get(name):
+        return None
+    try:
+        return json.loads(params[name])
+    except ValueError as exc:
+        raise ImmError(400, f"InvalidArgument.{name}", f"{name} is not valid JSON.") from exc
+
+
+def _check_project(params: Mapping[str, str]) -> None:
+    if not params.get("ProjectName"):
+        raise ImmError(400, "MissingParameter.ProjectName", "ProjectName is mandatory for this action.")
+    if params["ProjectName"] != PROJECT:
+        raise ImmError(404, "ResourceNotFound", f"The ProjectName {params['ProjectName']!r} does not exist.")
+
+
+def create_figure_clustering_task(state: _State, params: Mapping[str, str]) -> dict[str, Any]:
+    """Answer ``CreateFigureClusteringTask``: start a task that follows the next :class:`TaskPlan`."""
+    _check_dataset(params)
+    user_data = params.get("UserData")
+    if user_data is not None and len(user_data.encode()) > 2048:
+        raise ImmError(400, "InvalidArgument.UserData", "UserData exceeds 2048 bytes.")
+    tags = _json_param(params, "Tags")
+    notification = _json_param(params, "Notification")
+    with state.lock:
+        n = next(state.task_ids)
+        plan = state.plans.pop(0) if state.plans else TaskPlan()
+    task_id = f"CreateFigureClusteringTask-00000000-0000-4000-8000-{n:012d}"
+    definition = {"ProjectName": PROJECT, "DatasetName": params["DatasetName"]}
+    if notification:
+        definition["Notification"] = notification
+    state.tasks[task_id] = {
+        "TaskId": task_id, "TaskType": "FigureClustering", "Status": "Running", "Progress": 0,
+        "StartTime": _T0, "UserData": user_data, "Tags": tags, "EventId": f"EVT-{n:04d}",
+        "TaskRequestDefinition": json.dumps(definition), "_plan": plan, "_polls": 0,
+    }
+    return {"TaskId": task_id, "EventId": f"EVT-{n:04d}"}
+
+
+def _public(task: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in task.items() if not k.startswith("_") and v is not None}
+
+
+def get_task(state: _State, params: Mapping[str, str]) -> dict[str, Any]:
+    """Answer ``GetTask``: Running for the planned number of polls, then Succeeded or Failed."""
+    _check_project(params)
+    for name in ("TaskId", "TaskType"):
+        if not params.get(name):
+            raise ImmError(400, f"MissingParameter.{name}", f"{name} is mandatory for this action.")
+    task = state.tasks.get(params["TaskId"])
+    if task is None or task["TaskType"] != params["TaskType"]:
+        raise ImmError(404, "ResourceNotFound", f"The task {params['TaskId']!r} does not exist.")
+    with state.lock:
+        task["_polls"] += 1
+        plan: TaskPlan = task["_plan"]
+        if task["Status"] == "Running" and task["_polls"] > plan.running_polls:
+            task["EndTime"] = "2026-01-05T02:00:09.5Z"
+            if plan.code:
+                task.update(Status="Failed", Code=plan.code, Message=plan.message)
+            else:
+                task.update(Status="Succeeded", Progress=100)
+        elif task["Status"] == "Running":
+            task["Progress"] = min(99, 100 * task["_polls"] // (plan.running_polls + 1))
+    return {**_public(task), "ProjectName": PROJECT}
+
+
+def list_tasks(state: _State, params: Mapping[str, str]) -> dict[str, Any]:
+    """Answer ``ListTasks``: every task, filtered and paged."""
+    _check_project(params)
+    types = _json_param(params, "TaskTypes")
+    tasks = [_public(t) for t in state.tasks.values()]
+    if types:
+        tasks = [t for t in tasks if t.get("TaskType") in types]
+    if params.get("Status"):
+        tasks = [t for t in tasks if t.get("Status") == params["Status"]]
+    window = _json_param(params, "StartTimeRange") or {}
+    if window:  # RFC 3339 UTC times compare as text
+        tasks = [t for t in tasks if window.get("Start", "") <= t["StartTime"] <= window.get("End", "~")]
+    if params.get("TagSelector"):
+        key, _, value = params["TagSelector"].partition("=")
+        tasks = [t for t in tasks if str((t.get("Tags") or {}).get(key)) == value]
+    for t in tasks:
+        t.pop("EventId", None)  # TaskInfo has no EventId
+    chunk, token, _ = _page(tasks, params)
+    return {"ProjectName": PROJECT, "Tasks": chunk, "NextToken": token, "MaxResults": _max_results(params)}
+
+
+OPERATIONS = {
+    "QueryFigureClusters": query_figure_clusters,
+    "SimpleQuery": simple_query,
+    "CreateFigureClusteringTask": create_figure_clustering_task,
+    "GetTask": get_task,
+    "ListTasks": list_tasks,
+}
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -432,10 +545,28 @@ class FakeImm:
             self.state.faults.append(Fault(action, page, status, raw, dict(headers or {}), times))
 
     def reset(self) -> None:
-        """Forget the recorded hits and the injected faults."""
+        """Forget the recorded hits, the injected faults, the tasks and their plans."""
         with self.state.lock:
             self.state.faults.clear()
             self.state.hits.clear()
+            self.state.tasks.clear()
+            self.state.plans.clear()
+            self.state.task_ids = itertools.count(1)
+
+    def plan_task(self, running_polls: int = 2, *, code: str | None = None, message: str = "") -> None:
+        """Plan the next created task: Running for ``running_polls`` polls, then Failed (``code``) or Succeeded."""
+        with self.state.lock:
+            self.state.plans.append(TaskPlan(running_polls, code, message))
+
+    def add_task(self, task_id: str, *, status: str = "Succeeded", task_type: str = "FigureClustering",
+                 tags: Mapping[str, Any] | None = None, start_time: str = _T0) -> None:
+        """Add a finished (or running) task record, for ListTasks."""
+        with self.state.lock:
+            self.state.tasks[task_id] = {
+                "TaskId": task_id, "TaskType": task_type, "Status": status, "StartTime": start_time,
+                "Progress": 100 if status == "Succeeded" else 0, "Tags": dict(tags) if tags else None,
+                "_plan": TaskPlan(0), "_polls": 0,
+            }
 
     def start(self) -> FakeImm:
         self._thread.start()

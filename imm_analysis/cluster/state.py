@@ -27,6 +27,8 @@ from imm_analysis.cluster.edits import EditsMixin, _isin
 from imm_analysis.cluster.knn import KNNGraph, prepare_embeddings
 from imm_analysis.cluster.stats import labelled_frames
 from imm_analysis.cluster.store import frame_categories, load_parts, save_parts
+from imm_analysis.cluster.tasks import FILE_NAME as TASKS_FILE
+from imm_analysis.cluster.tasks import TaskLog
 from imm_analysis.quality.hd import HDRule
 
 __all__ = ["ClusterState"]
@@ -108,6 +110,7 @@ class ClusterState(EditsMixin):
         self._estimator: FigureClusterer | None = None
         self._cannot_sent = 0  # "not the same person" pairs the estimator has been given
         self.last_update: dict[str, int] = {}
+        self.task_log = TaskLog()  # local runs as IMM task records (imm_analysis.cluster.tasks)
 
     # ------------------------------------------------------------------ construction
     @property
@@ -154,6 +157,7 @@ class ClusterState(EditsMixin):
         >>> s.clusters["face_count"].tolist()
         [3, 3]
         """
+        started = pd.Timestamp.now(tz="UTC")
         x = prepare_embeddings(embeddings)
         figures = check_figures(figures, len(x))
         est = FigureClusterer(**clusterer_params).fit(x, figures=figures)
@@ -166,6 +170,7 @@ class ClusterState(EditsMixin):
             project_name=project_name, dataset_name=dataset_name,
         )
         state._estimator = est
+        state.task_log.record_run(state, started, {"new_faces": len(x), "new_clusters": len(state.clusters)})
         return state
 
     def _fitted_estimator(self) -> FigureClusterer:
@@ -201,6 +206,7 @@ class ClusterState(EditsMixin):
         faces (see :mod:`imm_analysis.cluster.incremental`); nothing placed earlier moves.
         ``last_update`` reports the counts.
         """
+        started = self._now()
         x_new = prepare_embeddings(new_embeddings, name="new_embeddings")
         new_figures = check_figures(new_figures, len(x_new), name="new_figures")
         fid = new_figures["figure_id"].astype(str)
@@ -212,7 +218,7 @@ class ClusterState(EditsMixin):
         m = len(x_new)
         self.last_update = {"new_faces": m, "skipped": skipped, "joined": 0, "new_clusters": 0, "independent": 0}
         if m == 0:
-            return self
+            return self.task_log.record_run(self, started, self.last_update)
         n_old = len(self.figures)
         est = self._fitted_estimator()
         if self.params.get("hd_rule") is not est.hd_rule:  # a rule given again to load()
@@ -242,7 +248,12 @@ class ClusterState(EditsMixin):
             new_clusters=int(len(np.unique(labels[labels >= len(cluster_ids)]))),
             independent=int((lab_new < 0).sum()),
         )
-        return self
+        return self.task_log.record_run(self, started, self.last_update)
+
+    @property
+    def tasks(self) -> pd.DataFrame:
+        """Local runs as IMM task records, kept ``task_log.retention`` (7 days; settable): see cluster/tasks.py."""
+        return self.task_log.frame()
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -285,7 +296,7 @@ class ClusterState(EditsMixin):
             # also in the Parquet files' metadata; kept here for readers of the first release
             "categories": frame_categories({"figures": self.figures, "clusters": self.clusters}),
         }
-        return save_parts(path, frames, arrays, meta)
+        return save_parts(path, frames, arrays, meta, files={TASKS_FILE: self.task_log.to_bytes()})
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, hd_rule: Any = None, seed: int | None = None) -> ClusterState:
@@ -300,7 +311,7 @@ class ClusterState(EditsMixin):
         >>> with pytest.raises(FileNotFoundError):
         ...     ClusterState.load(tempfile.mkdtemp())
         """
-        frames, arrays, meta = load_parts(
+        frames, arrays, meta, where = load_parts(
             path, {"figures": "figures", "clusters": "clusters", "cannot_link": None}, _ARRAYS
         )
         params = meta["params"]
@@ -316,7 +327,7 @@ class ClusterState(EditsMixin):
             params["hd_rule"] = hd_rule
         elif isinstance(params.get("hd_rule"), dict):
             params["hd_rule"] = HDRule.coerce(params["hd_rule"])
-        return cls(
+        state = cls(
             frames["figures"],
             frames["clusters"],
             arrays["embeddings"],
@@ -330,6 +341,8 @@ class ClusterState(EditsMixin):
             edits=meta["edits"],
             seed=seed,
         )
+        state.task_log = TaskLog.load(where)
+        return state
 
     def __repr__(self) -> str:
         n_ind = int((self.figures["cluster_state"] == "independent").sum()) if len(self.figures) else 0

@@ -138,12 +138,12 @@ def clean(path: str | os.PathLike[str]) -> None:
 
 _LEGACY_FILES = (
     "state.json", "figures.parquet", "clusters.parquet", "cannot_link.parquet", "embeddings.npy",
-    "knn_indices.npy", "knn_similarities.npy", "hd.npy", "locked.npy",
+    "knn_indices.npy", "knn_similarities.npy", "hd.npy", "locked.npy", "tasks.json",
 )
 
 
 def save_parts(path: str | os.PathLike[str], frames: dict[str, pd.DataFrame], arrays: dict[str, np.ndarray],
-               meta: dict[str, Any]) -> Path:
+               meta: dict[str, Any], *, files: dict[str, bytes] | None = None) -> Path:
     """Write a new version of the state under ``path`` and make it current (see the module docstring).
 
     Parameters
@@ -156,6 +156,8 @@ def save_parts(path: str | os.PathLike[str], frames: dict[str, pd.DataFrame], ar
         Written as ``<name>.npy``.
     meta : dict
         Written as ``state.json`` (with ``format``), last.
+    files : dict of str to bytes, optional
+        Other files of the version (for example the task records, ``tasks.json``).
 
     Returns
     -------
@@ -185,6 +187,8 @@ def save_parts(path: str | os.PathLike[str], frames: dict[str, pd.DataFrame], ar
             _write_frame(frame, tmp / f"{name}.parquet")
         for name, array in arrays.items():
             _save_npy(tmp / f"{name}.npy", array)
+        for name, data in (files or {}).items():
+            _write_bytes(tmp / name, data)
         _write_bytes(tmp / "state.json", json.dumps({"format": FORMAT, **meta}, indent=1, default=str).encode())
         target = path / f"v-{n}"
         _rename(tmp, target)
@@ -198,10 +202,11 @@ def save_parts(path: str | os.PathLike[str], frames: dict[str, pd.DataFrame], ar
 
 def load_parts(
     path: str | os.PathLike[str], frame_kinds: dict[str, str | None], array_names: tuple[str, ...]
-) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray], dict[str, Any]]:
+) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray], dict[str, Any], Path]:
     """Read the current version under ``path`` (any layout); stale leftovers are removed first.
 
-    Returns ``(frames, arrays, meta)``; ``frame_kinds`` maps each frame name to its schema kind.
+    Returns ``(frames, arrays, meta, folder)``; ``frame_kinds`` maps each frame name to its schema
+    kind; ``folder`` is the version read (for other files of it).
 
     Examples
     --------
@@ -228,7 +233,7 @@ def load_parts(
         for name, kind in frame_kinds.items()
     }
     arrays = {name: np.load(where / f"{name}.npy") for name in array_names}
-    return frames, arrays, meta
+    return frames, arrays, meta, where
 
 
 def frame_categories(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:

@@ -26,6 +26,7 @@ _EXPORTS = {
     "load_files_and_figures": "imm_analysis.io.imm_json",
     "to_imm_clusters": "imm_analysis.io.imm_json",
     "to_imm_files": "imm_analysis.io.imm_json",
+    "load_tasks": "imm_analysis.io.tasks",
     "IMMFormatError": "imm_analysis.io.errors",
     "IMMLoadWarning": "imm_analysis.io.errors",
 }
