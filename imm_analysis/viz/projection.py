@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,25 +141,12 @@ def _digest(embeddings: np.ndarray, knn: KNNGraph | None, params: dict[str, Any]
     return h.hexdigest()
 
 
-def _save_atomic(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _umap(
     n_neighbors: int, random_state: int | None, *, precomputed: tuple | None, n_epochs: int | None, init: str
 ) -> Any:
-    try:
-        import umap
-    except ImportError as exc:  # pragma: no cover - umap-learn is a dependency
-        raise ImportError("project_umap needs umap-learn: pip install umap-learn") from exc
+    from imm_analysis._optional import require
+
+    umap = require("umap", purpose="project_umap")
     kwargs: dict[str, Any] = {
         "n_neighbors": n_neighbors,
         "n_components": 2,
@@ -311,7 +297,10 @@ def project_umap(
         coords = _fit_sample(x, n_neighbors, random_state, knn, n_epochs, sample_size, init)
 
     if path is not None:
-        _save_atomic(path, coords)
+        from imm_analysis.io.atomic import atomic_save_npy
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(path, coords)
     return coords
 
 

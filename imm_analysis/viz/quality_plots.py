@@ -63,7 +63,9 @@ def plot_quality_distributions(
     >>> len(fig.axes)
     6
     """
-    from matplotlib.figure import Figure
+    from imm_analysis._optional import require
+
+    Figure = require("matplotlib.figure", purpose="plot_quality_distributions").Figure
 
     is_hd = hd_mask(figures, min_size=min_size, max_pose=max_pose, min_quality=min_quality)[0]
     panels = [

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from imm_analysis._optional import require
 from imm_analysis.quality import HD_FAIL_REASONS, hd_mask
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from imm_analysis.cluster.state import ClusterState
-    from imm_analysis.viz.plots import ImageSource
+    from imm_analysis.viz.montage import ImageSource
 
 __all__ = ["ClusterBrowser"]
 
@@ -35,7 +36,7 @@ class ClusterBrowser:
         The clustering to browse; edits go through its methods.
     images : ImageSource, optional
         Maps ``file_id`` / ``uri`` to local images for the face montages (see
-        :func:`imm_analysis.viz.plots.load_face_crop`).
+        :func:`imm_analysis.viz.montage.load_face_crop`).
     page_size : int, default=8
         Clusters per page.
     max_faces : int, default=24
@@ -154,7 +155,7 @@ class ClusterBrowser:
 
     def montage(self, cluster_id: str | None = None) -> Figure:
         """Montage of a cluster's faces (default the selected one), cover marked, non-HD flagged."""
-        from imm_analysis.viz.plots import plot_cluster_montage
+        from imm_analysis.viz.montage import plot_cluster_montage
 
         cid = self.selected if cluster_id is None else str(cluster_id)
         if cid is None:
@@ -234,7 +235,7 @@ class ClusterBrowser:
         return self._widget
 
     def _build(self) -> ipywidgets.VBox:
-        import ipywidgets as w
+        w = require("ipywidgets", purpose="ClusterBrowser.widget")
 
         ui = {
             "prev": w.Button(description="< prev", layout=w.Layout(width="7em")),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from imm_analysis._optional import require
 from imm_analysis.quality import HD_RULE, hd_mask
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from imm_analysis.cluster.clusterer import FigureClusterer
-    from imm_analysis.viz.plots import ImageSource
+    from imm_analysis.viz.montage import ImageSource
 
 __all__ = ["ThresholdTuner", "HD_DEFAULTS"]
 
@@ -345,7 +346,7 @@ class ThresholdTuner:
 
     def projection_figure(self) -> Figure:
         """The projection coloured by the current clusters."""
-        from imm_analysis.viz.plots import plot_projection
+        from imm_analysis.viz.projection_plots import plot_projection
 
         p = self._params
         ax = plot_projection(
@@ -358,7 +359,7 @@ class ThresholdTuner:
 
     def montage_figures(self) -> list[Figure]:
         """Montages of the largest clusters, then one of the merges closest to the threshold."""
-        from imm_analysis.viz.plots import plot_cluster_montage, plot_face_montage
+        from imm_analysis.viz.montage import plot_cluster_montage, plot_face_montage
 
         if self.figures is None:
             return []
@@ -395,7 +396,7 @@ class ThresholdTuner:
             return False
         if self.images is not None:
             return True
-        from imm_analysis.viz.plots import _lookup
+        from imm_analysis.viz.montage import _lookup
 
         row = self.figures.iloc[0]
         return _lookup(None, [row.get("uri")]) is not None
@@ -410,7 +411,7 @@ class ThresholdTuner:
         return self._widget
 
     def _build(self) -> ipywidgets.VBox:
-        import ipywidgets as w
+        w = require("ipywidgets", purpose="ThresholdTuner.widget")
 
         p = self._params
         style = {"description_width": "9em"}
@@ -460,7 +461,7 @@ class ThresholdTuner:
         """Redraw the summary, the projection and the montages from the current state."""
         if self._widget is None:
             return
-        import ipywidgets as w
+        w = require("ipywidgets", purpose="ThresholdTuner.widget")
 
         from imm_analysis.widgets._render import figure_png, html_table
 
