@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from imm_analysis.synth.core import write_sample
+from imm_analysis.synth.sample import write_sample
 
 #: The arguments the committed ``data/sample`` was made with.
 SAMPLE_PARAMS = {"n_people": 40, "n_strangers": 60, "seed": 0}
