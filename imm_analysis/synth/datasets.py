@@ -150,7 +150,7 @@ class SynthDataset:
         cover = cover.reindex(stats["cluster_id"].to_numpy())
         first_seen = m.groupby("_cid")["produce_time"].min().reindex(stats["cluster_id"].to_numpy())
         clusters = stats.assign(
-            name=[None] * len(stats),
+            name=np.full(len(stats), None, dtype=object),
             average_age=stats["average_age"].round(3),
             cover_file_id=cover["file_id"].to_numpy(),
             cover_uri=cover["uri"].to_numpy(),
@@ -263,9 +263,9 @@ def make_dataset(
             raise ValueError(f"{name} must be >= 0, got {value}")
     if not 1 <= lo <= hi:
         raise ValueError(f"faces_per_person must be (low, high) with 1 <= low <= high, got {faces_per_person}")
-    for name, value in (("hd_share", hd_share), ("video_share", video_share), ("multi_face_share", multi_face_share)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {value}")
+    for name, share in (("hd_share", hd_share), ("video_share", video_share), ("multi_face_share", multi_face_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {share}")
     for name, value in (("days", days), ("stores", stores), ("cameras_per_store", cameras_per_store)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")

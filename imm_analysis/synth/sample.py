@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from imm_analysis.io.atomic import atomic_save_npy, atomic_write_bytes
 from imm_analysis.quality import hd_mask
 from imm_analysis.synth.datasets import SynthDataset, make_dataset
 from imm_analysis.synth.imm_pages import LOCAL_TZ
@@ -45,10 +44,10 @@ def write_sample(out: str | Path, dataset: SynthDataset | None = None, *, page_s
             old.unlink()
         for i, page in enumerate(pages):
             text = json.dumps(page, ensure_ascii=False, separators=(",", ":"))
-            (folder / f"page-{i:03d}.json").write_text(text + "\n", encoding="utf-8")
-    np.save(out / "embeddings.npy", ds.embeddings)
-    ds.truth().to_csv(out / "truth.csv", index=False)
-    (out / "README.md").write_text(_readme(ds, params, page_size), encoding="utf-8")
+            atomic_write_bytes(folder / f"page-{i:03d}.json", (text + "\n").encode("utf-8"))
+    atomic_save_npy(out / "embeddings.npy", ds.embeddings)
+    atomic_write_bytes(out / "truth.csv", ds.truth().to_csv(index=False).encode("utf-8"))
+    atomic_write_bytes(out / "README.md", _readme(ds, params, page_size).encode("utf-8"))
     return out
 
 

@@ -18,7 +18,10 @@ Guarantees that make the truth exact for a report run with the same ``session_ga
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -123,21 +126,21 @@ class VisitSchedule:
             pages["files"].append(page)
         return pages
 
-    def write_imm(self, directory, page_size: int = 100) -> dict[str, object]:
+    def write_imm(self, directory: str | os.PathLike[str], page_size: int = 100) -> dict[str, Path]:
         """Write :meth:`to_imm_pages` under ``directory/clusters/`` and ``directory/files/``.
 
         Returns ``{"clusters": Path, "files": Path}``.
         """
-        import json
-        from pathlib import Path
+        from imm_analysis.io.atomic import atomic_write_bytes
 
         root = Path(directory)
-        out = {}
+        out: dict[str, Path] = {}
         for kind, pages in self.to_imm_pages(page_size=page_size).items():
             d = root / kind
             d.mkdir(parents=True, exist_ok=True)
             for k, page in enumerate(pages):
-                (d / f"page_{k:04d}.json").write_text(json.dumps(page, ensure_ascii=False, default=str))
+                text = json.dumps(page, ensure_ascii=False, default=str)
+                atomic_write_bytes(d / f"page_{k:04d}.json", text.encode("utf-8"))
             out[kind] = d
         return out
 

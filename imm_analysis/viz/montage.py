@@ -21,7 +21,7 @@ from imm_analysis._optional import require
 from imm_analysis.quality import HD_FAIL_REASONS, hd_mask
 
 if TYPE_CHECKING:  # pragma: no cover
-    Figure = require("matplotlib.figure", purpose="plot_face_montage").Figure
+    from matplotlib.figure import Figure
 
 __all__ = ["ImageSource", "load_face_crop", "plot_face_montage", "plot_cluster_montage"]
 
@@ -165,7 +165,7 @@ def load_face_crop(
     sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if sx1 > sx0 and sy1 > sy0:
         out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = img[sy0:sy1, sx0:sx1]
-    return np.asarray(Image.fromarray(out).resize((size, size), Image.BILINEAR))
+    return np.asarray(Image.fromarray(out).resize((size, size), Image.Resampling.BILINEAR))
 
 
 def _hd_flags(figures: pd.DataFrame, hd_rule: Mapping[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +227,7 @@ def plot_face_montage(
         One Axes per face shown (``fig.axes``); a face whose image is not found is a grey
         tile captioned "no image".
     """
-    Figure = require("matplotlib.figure", purpose="plot_face_montage").Figure
+    mpl_figure = require("matplotlib.figure", purpose="plot_face_montage")
 
     idx = np.arange(len(figures)) if rows is None else np.asarray(rows)
     if idx.dtype == bool:
@@ -248,7 +248,7 @@ def plot_face_montage(
     ncols = max(1, min(ncols, max(k, 1)))
     nrows = max(1, math.ceil(k / ncols))
     if fig is None:
-        fig = Figure(figsize=(1.55 * ncols, 1.75 * nrows + (0.35 if title else 0)), layout="constrained")
+        fig = mpl_figure.Figure(figsize=(1.55 * ncols, 1.75 * nrows + (0.35 if title else 0)), layout="constrained")
     else:
         fig.clear()
     if title:

@@ -13,7 +13,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -133,11 +133,11 @@ def _digest(embeddings: np.ndarray, knn: KNNGraph | None, params: dict[str, Any]
     h = hashlib.blake2b(digest_size=16)
     h.update(repr(sorted(params.items())).encode())
     h.update(repr((embeddings.shape, str(embeddings.dtype))).encode())
-    h.update(memoryview(np.ascontiguousarray(embeddings)).cast("B"))
+    h.update(np.ascontiguousarray(embeddings).tobytes())
     if knn is not None:
         for arr in (np.ascontiguousarray(knn.indices), np.ascontiguousarray(knn.similarities)):
             h.update(repr((arr.shape, str(arr.dtype))).encode())
-            h.update(memoryview(arr).cast("B"))
+            h.update(arr.tobytes())
     return h.hexdigest()
 
 
@@ -324,7 +324,7 @@ def _fit_sample(
     log.warning(msg)
     warnings.warn(msg, UserWarning, stacklevel=3)
     xs = x[sample]
-    sample_knn = build_knn(xs, n_neighbors - 1, progress=False)
+    sample_knn = cast("KNNGraph", build_knn(xs, n_neighbors - 1, progress=False))
     sample_coords, _ = _fit(xs, n_neighbors, random_state, sample_knn, n_epochs, init)
     coords = np.zeros((n, 2), dtype=np.float32)
     coords[sample] = sample_coords
@@ -335,7 +335,7 @@ def _fit_sample(
     rest = np.flatnonzero(~placed)
     if len(rest):
         # the rest's nearest sampled faces (one blockwise search against the sample only)
-        g = build_knn(xs, min(n_neighbors - 1, m), queries=x[rest], exclude_self=False, progress=False)
+        g = cast("KNNGraph", build_knn(xs, min(n_neighbors - 1, m), queries=x[rest], exclude_self=False, progress=False))
         w = np.where(g.indices >= 0, np.clip(g.similarities, -1.0, 1.0) + 1.0 + 1e-3, 0.0).astype(np.float32)
         xy = sample_coords[np.where(g.indices >= 0, g.indices, 0)]
         coords[rest] = (xy * w[:, :, None]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)[:, None]

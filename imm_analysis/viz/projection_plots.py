@@ -56,7 +56,7 @@ def _projection_values(
         elif pd.api.types.is_numeric_dtype(col):
             v = pd.to_numeric(col).astype("float64").to_numpy(na_value=np.nan)
         else:
-            v = col.astype("string").to_numpy(dtype=object, na_value=None)
+            v = np.asarray(col.astype("string").to_numpy(dtype=object, na_value=None))  # type: ignore[call-overload]
     if len(v) != n:
         raise ValueError(f"{len(v)} values for {n} points (by={by!r}); they must be row-aligned")
     if v.dtype == bool:
@@ -77,12 +77,12 @@ def _projection_values(
 def _category_colors(codes: np.ndarray, n_cat: int) -> np.ndarray:
     """RGB per code: tab20-like colours for few categories, a golden-ratio hue walk for many."""
     from matplotlib import colormaps
-    from matplotlib.colors import hsv_to_rgb
+    from matplotlib.colors import ListedColormap, hsv_to_rgb
 
-    if n_cat <= 10:
-        table = np.asarray(colormaps["tab10"].colors)[:n_cat]
-    elif n_cat <= 20:
-        table = np.asarray(colormaps["tab20"].colors)[:n_cat]
+    if n_cat <= 20:
+        listed = colormaps["tab10" if n_cat <= 10 else "tab20"]
+        assert isinstance(listed, ListedColormap)
+        table = np.asarray(listed.colors)[:n_cat]
     else:
         i = np.arange(n_cat)
         hsv = np.column_stack([(i * 0.618034) % 1.0, 0.55 + 0.4 * ((i * 7) % 3) / 2, 0.65 + 0.3 * ((i * 5) % 2)])
@@ -115,6 +115,7 @@ def _binned_image(
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
+    assert values is not None  # one of rgb and values is given
     ok = ~np.isnan(values)
     cnt_ok = np.bincount(flat[ok], minlength=bins * bins)
     mean = np.bincount(flat[ok], weights=values[ok], minlength=bins * bins) / np.maximum(cnt_ok, 1)
@@ -310,7 +311,7 @@ def plot_projections(
     -------
     Figure
     """
-    Figure = require("matplotlib.figure", purpose="plot_projections").Figure
+    mpl_figure = require("matplotlib.figure", purpose="plot_projections")
 
     panels: list[tuple[str, Any]] = []
     for b in by:
@@ -326,7 +327,7 @@ def plot_projections(
         raise ValueError(f"nothing to plot: none of {list(by)} is available")
     ncols = max(1, min(ncols, len(panels)))
     nrows = math.ceil(len(panels) / ncols)
-    fig = Figure(figsize=(panel_size * ncols, panel_size * nrows * 0.9), layout="constrained")
+    fig = mpl_figure.Figure(figsize=(panel_size * ncols, panel_size * nrows * 0.9), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for a, (b, vals) in zip(axes, panels, strict=False):
         plot_projection(coords, figures, by=b, values=vals, ax=a, **kwargs)

@@ -65,7 +65,7 @@ def plot_quality_distributions(
     """
     from imm_analysis._optional import require
 
-    Figure = require("matplotlib.figure", purpose="plot_quality_distributions").Figure
+    mpl_figure = require("matplotlib.figure", purpose="plot_quality_distributions")
 
     is_hd = hd_mask(figures, min_size=min_size, max_pose=max_pose, min_quality=min_quality)[0]
     panels = [
@@ -76,7 +76,7 @@ def plot_quality_distributions(
         ("roll", "roll, degrees", [(-max_pose, f"-{max_pose:g}"), (max_pose, f"+{max_pose:g}")], None),
         ("yaw", "yaw, degrees", [(-max_pose, f"-{max_pose:g}"), (max_pose, f"+{max_pose:g}")], None),
     ]
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = mpl_figure.Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(2, 3)
     for ax, (name, label, lines, fixed) in zip(axes.ravel(), panels, strict=True):
         v = _values(figures, name)

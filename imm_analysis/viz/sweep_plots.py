@@ -146,7 +146,7 @@ def plot_cluster_sizes(data: Any, *, ax: Axes | None = None, log: bool | None = 
         ax.set_yscale("log")
     else:
         edges = np.arange(0.5, biggest + 1.5)  # one bar per integer size
-    ax.hist(sizes, bins=edges, color="tab:blue", edgecolor="white")
+    ax.hist(sizes, bins=np.asarray(edges).tolist(), color="tab:blue", edgecolor="white")
     ax.set_xlabel("faces per cluster")
     ax.set_ylabel("clusters")
     ax.set_title(f"{len(sizes):,} clusters, {int(sizes.sum()):,} faces clustered, {n_free:,} independent",

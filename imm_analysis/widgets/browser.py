@@ -144,7 +144,7 @@ class ClusterBrowser:
                 "row": rows,
                 "figure_id": sub["figure_id"].astype("string").to_numpy(),
                 "file_id": sub["file_id"].astype("string").to_numpy(),
-                "face_quality": pd.to_numeric(sub.get("face_quality"), errors="coerce").to_numpy(dtype=float)
+                "face_quality": pd.to_numeric(sub["face_quality"], errors="coerce").to_numpy(dtype=float)
                 if "face_quality" in sub.columns
                 else np.nan,
                 "is_hd": hd,
@@ -206,16 +206,22 @@ class ClusterBrowser:
         self.state.eject(figure_ids)
         return self._after_edit()
 
+    def _target(self, cluster_id: str | None) -> str:
+        cid = self.selected if cluster_id is None else str(cluster_id)
+        if cid is None:
+            raise ValueError("no cluster given and none selected: pass cluster_id or select() one first")
+        return cid
+
     def rename(self, cluster_id: str | None, name: str | None) -> dict[str, Any]:
         """Name a cluster (default the selected one)."""
-        cid = self.selected if cluster_id is None else str(cluster_id)
+        cid = self._target(cluster_id)
         self.state.rename(cid, name)
         self.selected = cid
         return self._after_edit()
 
     def set_cover(self, cluster_id: str | None, file_id: str) -> dict[str, Any]:
         """Make ``file_id`` (a file with one of the cluster's faces) the cluster's cover."""
-        cid = self.selected if cluster_id is None else str(cluster_id)
+        cid = self._target(cluster_id)
         self.state.set_cover(cid, file_id)
         self.selected = cid
         return self._after_edit()
@@ -306,7 +312,7 @@ class ClusterBrowser:
                 return
             faces = self.faces()
             ui["faces"].options = [
-                (f"{r.figure_id[:12]}  q={r.face_quality:.2f}{'' if r.is_hd else '  not HD'}", r.figure_id)
+                (f"{str(r.figure_id)[:12]}  q={r.face_quality:.2f}{'' if r.is_hd else '  not HD'}", r.figure_id)
                 for r in faces.itertuples()
             ]
             files = list(dict.fromkeys(faces["file_id"].astype(str)))

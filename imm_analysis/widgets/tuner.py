@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -355,7 +355,7 @@ class ThresholdTuner:
             by="cluster",
             title=f"clusters at threshold {p['threshold']:.3f}, min_faces {p['min_faces']}",
         )
-        return ax.figure
+        return cast("Figure", ax.figure)
 
     def montage_figures(self) -> list[Figure]:
         """Montages of the largest clusters, then one of the merges closest to the threshold."""
@@ -379,8 +379,9 @@ class ThresholdTuner:
             for r in merges.itertuples():
                 tag = "joined" if r.joined else "apart"
                 for side, ids, size in (("A", r.rows_a, r.size_a), ("B", r.rows_b, r.size_b)):
+                    members = np.asarray(ids)
                     for j in range(per_side):
-                        rows.append(int(ids[j]) if j < len(ids) else -1)
+                        rows.append(int(members[j]) if j < len(members) else -1)
                         caps.append(f"{side} ({size}) {r.similarity:.3f} {tag}" if j == 0 else side)
             figs.append(
                 plot_face_montage(
