@@ -79,10 +79,12 @@ class ThresholdTuner:
 
     Examples
     --------
-    >>> from imm_analysis.synth import make_dataset  # doctest: +SKIP
-    >>> ds = make_dataset(30, seed=1)  # doctest: +SKIP
-    >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels)  # doctest: +SKIP
-    >>> tuner.set(threshold=0.5)["n_clusters"]  # doctest: +SKIP
+    >>> from imm_analysis.synth import make_dataset
+    >>> ds = make_dataset(30, seed=1)
+    >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels)
+    >>> summary = tuner.set(threshold=0.5)
+    >>> summary["n_clusters"] == len(tuner.largest_clusters(10_000)), summary["bcubed_f"] > 0.5
+    (True, True)
     """
 
     def __init__(
@@ -149,7 +151,16 @@ class ThresholdTuner:
     # ------------------------------------------------------------------ headless API
     @property
     def params(self) -> dict[str, Any]:
-        """Current parameters: ``threshold``, ``min_faces``, ``min_size``, ``max_pose``, ``min_quality``."""
+        """Current parameters: ``threshold``, ``min_faces``, ``min_size``, ``max_pose``, ``min_quality``.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> tuner.params
+        {'threshold': 0.45, 'min_faces': 3, 'min_size': 75.0, 'max_pose': 30.0, 'min_quality': 0.8}
+        """
         return dict(self._params)
 
     def set(self, **params: Any) -> dict[str, Any]:
@@ -167,6 +178,15 @@ class ThresholdTuner:
             The parameters, ``n_clusters``, ``n_clustered``, ``n_independent``, ``n_hd``,
             ``recut_ms`` (time of the re-cut itself), and with true labels the
             :func:`~imm_analysis.evaluate_clustering` metrics (``bcubed_f``, ``pairwise_f``, ...).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> s = tuner.set(threshold=0.5, min_faces=2)
+        >>> s["threshold"], s["min_faces"], s["n_clustered"] + s["n_independent"] == len(ds.figures)
+        (0.5, 2, True)
         """
         self._params = self._checked(params, "set")
         summary = self._apply()
@@ -186,6 +206,15 @@ class ThresholdTuner:
         -------
         DataFrame
             One row per threshold with the columns of the :meth:`set` summary.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> rows = tuner.sweep([0.4, 0.5, 0.6])
+        >>> rows["threshold"].tolist(), tuner.params["threshold"]  # the tuner is unchanged
+        ([0.4, 0.5, 0.6], 0.45)
         """
         if "threshold" in params:
             raise TypeError("ThresholdTuner.sweep: pass the thresholds as the first argument, not threshold=")
@@ -215,6 +244,15 @@ class ThresholdTuner:
 
         ``tuner.to_clusterer().fit(embeddings, figures).labels_`` equals :attr:`labels_`
         (cluster numbering aside). ``hd_rule`` is the current criteria when figures were given.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> est = tuner.to_clusterer()
+        >>> est.get_params()["threshold"], hasattr(est, "labels_")
+        (0.45, False)
         """
         from sklearn.base import clone
 
@@ -223,7 +261,17 @@ class ThresholdTuner:
         return est.set_params(threshold=self._params["threshold"], min_faces=self._params["min_faces"], hd_rule=hd)
 
     def hd_mask(self) -> np.ndarray:
-        """High-definition flags at the current criteria (all True without figures)."""
+        """High-definition flags at the current criteria (all True without figures).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> hd = tuner.hd_mask()
+        >>> hd.dtype, int(hd.sum()) == tuner.summary["n_hd"]
+        (dtype('bool'), True)
+        """
         self._hd = self._hd_for(self._params)
         self._hd_key = tuple(self._params[k] for k in HD_DEFAULTS)
         return self._hd
@@ -264,7 +312,18 @@ class ThresholdTuner:
 
     # ------------------------------------------------------------------ inspection
     def largest_clusters(self, n: int | None = None) -> list[int]:
-        """Labels of the ``n`` largest clusters at the current parameters, largest first."""
+        """Labels of the ``n`` largest clusters at the current parameters, largest first.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> top = tuner.largest_clusters(2)
+        >>> sizes = [int((tuner.labels_ == c).sum()) for c in top]
+        >>> sizes == sorted(sizes, reverse=True)
+        True
+        """
         lab = self.labels_[self.labels_ >= 0]
         if not len(lab):
             return []
@@ -291,6 +350,15 @@ class ThresholdTuner:
         DataFrame
             One row per merge: ``similarity``, ``joined`` (similarity >= threshold),
             ``size_a``, ``size_b`` and ``rows_a``, ``rows_b`` (row positions of example faces).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> m = tuner.closest_merges(2)
+        >>> bool((m.loc[m["joined"], "similarity"] >= 0.45).all() and (m.loc[~m["joined"], "similarity"] < 0.45).all())
+        True
         """
         n = n or self.n_montage
         d = self.clusterer.dendrogram_
@@ -337,7 +405,18 @@ class ThresholdTuner:
     # ------------------------------------------------------------------ figures
     @property
     def coords(self) -> np.ndarray:
-        """The 2-D projection (computed on first use from the clusterer's kNN graph)."""
+        """The 2-D projection (computed on first use from the clusterer's kNN graph).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> import numpy as np
+        >>> t2 = ThresholdTuner(ds.figures, ds.embeddings, clusterer=tuner.clusterer, coords=np.zeros((len(ds.figures), 2)))
+        >>> t2.coords.shape == (len(ds.figures), 2)
+        True
+        """
         if self._coords is None:
             from imm_analysis.viz.projection import project_umap
 
@@ -345,7 +424,18 @@ class ThresholdTuner:
         return self._coords
 
     def projection_figure(self) -> Figure:
-        """The projection coloured by the current clusters."""
+        """The projection coloured by the current clusters.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> import numpy as np
+        >>> t2 = ThresholdTuner(ds.figures, ds.embeddings, clusterer=tuner.clusterer, coords=np.zeros((len(ds.figures), 2)))
+        >>> t2.projection_figure().axes[0].get_title()
+        'clusters at threshold 0.450, min_faces 3'
+        """
         from imm_analysis.viz.projection_plots import plot_projection
 
         p = self._params
@@ -358,7 +448,17 @@ class ThresholdTuner:
         return cast("Figure", ax.figure)
 
     def montage_figures(self) -> list[Figure]:
-        """Montages of the largest clusters, then one of the merges closest to the threshold."""
+        """Montages of the largest clusters, then one of the merges closest to the threshold.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> figs = tuner.montage_figures()  # without images= the faces are grey "no image" tiles
+        >>> len(figs) >= 1
+        True
+        """
         from imm_analysis.viz.montage import plot_cluster_montage, plot_face_montage
 
         if self.figures is None:
@@ -405,7 +505,18 @@ class ThresholdTuner:
     # ------------------------------------------------------------------ widget
     @property
     def widget(self) -> ipywidgets.VBox:
-        """The ipywidgets UI (built on first access; works without a display)."""
+        """The ipywidgets UI (built on first access; works without a display).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> import numpy as np
+        >>> t2 = ThresholdTuner(ds.figures, ds.embeddings, clusterer=tuner.clusterer, coords=np.zeros((len(ds.figures), 2)))
+        >>> type(t2.widget).__name__
+        'VBox'
+        """
         if self._widget is None:
             self._widget = self._build()
             self.refresh()
@@ -459,7 +570,15 @@ class ThresholdTuner:
             self._syncing = False
 
     def refresh(self) -> None:
-        """Redraw the summary, the projection and the montages from the current state."""
+        """Redraw the summary, the projection and the montages from the current state.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> tuner.refresh()  # headless, before the widget is built: nothing to redraw
+        """
         if self._widget is None:
             return
         w = require("ipywidgets", purpose="ThresholdTuner.widget")
