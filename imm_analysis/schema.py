@@ -189,6 +189,12 @@ def cluster_state(cluster_ids: pd.Series) -> pd.Series:
     """Map ``figure_cluster_id`` values to ``clustered`` / ``independent`` / ``unavailable``.
 
     A missing id counts as ``unavailable`` (clustering has not seen the face).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cluster_state(pd.Series(["Cluster-1", CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, None])).tolist()
+    ['clustered', 'independent', 'unavailable', 'unavailable']
     """
     ids = cluster_ids.astype(STRING)
     state = pd.Series("clustered", index=ids.index, dtype=object)
@@ -227,7 +233,14 @@ def _null_column(dtype: Any, index: pd.Index) -> pd.Series:
 
 
 def empty_frame(kind: str, extra_columns: Iterable[str] = ()) -> pd.DataFrame:
-    """An empty frame of ``kind`` (``"clusters"``, ``"files"`` or ``"figures"``) with every column and dtype."""
+    """An empty frame of ``kind`` (``"clusters"``, ``"files"`` or ``"figures"``) with every column and dtype.
+
+    Examples
+    --------
+    >>> empty = empty_frame("figures")
+    >>> len(empty), str(empty["produce_time"].dtype), str(empty["width"].dtype)
+    (0, 'datetime64[ns, UTC]', 'Int64')
+    """
     cols = dict(_columns(kind))
     for c in extra_columns:
         cols[c] = FIGURE_OPTIONAL_COLUMNS.get(c, OBJECT)
@@ -241,6 +254,13 @@ def coerce_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     figure columns (``det_score``, ``timestamp``, ``frame_index``) get their dtype. For
     figures, ``cluster_state`` is always derived from ``figure_cluster_id`` here, so every
     producer agrees on its values and categories.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = coerce_frame(pd.DataFrame({"figure_id": ["a"], "width": [80.4], "figure_cluster_id": ["Cluster-1"]}), "figures")
+    >>> int(f.loc[0, "width"]), f.loc[0, "cluster_state"], bool(pd.isna(f.loc[0, "face_quality"]))
+    (80, 'clustered', True)
     """
     cols = _columns(kind)
     out: dict[str, pd.Series] = {}

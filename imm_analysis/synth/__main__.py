@@ -12,6 +12,15 @@ SAMPLE_PARAMS = {"n_people": 40, "n_strangers": 60, "seed": 0}
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line (``argv`` as in ``sys.argv[1:]``); returns the exit status.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> main(["--out", tempfile.mkdtemp(), "--n-people", "3", "--n-strangers", "1"])  # doctest: +ELLIPSIS
+    wrote ...
+    0
+    """
     parser = argparse.ArgumentParser(prog="python -m imm_analysis.synth", description=__doc__)
     parser.add_argument("--out", default="data/sample", help="output folder (default: data/sample)")
     parser.add_argument("--n-people", type=int, default=SAMPLE_PARAMS["n_people"], help="regular customers")

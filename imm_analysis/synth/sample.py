@@ -32,6 +32,15 @@ def write_sample(out: str | Path, dataset: SynthDataset | None = None, *, page_s
     page_size : int, default=100
     **params
         Passed to :func:`make_dataset` when ``dataset`` is None.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from imm_analysis import load_figures
+    >>> out = write_sample(tempfile.mkdtemp(), n_people=3, n_strangers=2, seed=1)
+    >>> len(load_figures(out / "files")) == len(np.load(out / "embeddings.npy"))
+    True
     """
     ds = dataset if dataset is not None else make_dataset(**params)
     out = Path(out)

@@ -138,6 +138,20 @@ def load_face_crop(
     Returns
     -------
     ndarray of uint8, shape (size, size, 3), or None when the image cannot be found.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> from PIL import Image
+    >>> folder = tempfile.mkdtemp()
+    >>> Image.new("RGB", (200, 100), "red").save(os.path.join(folder, "f1.png"))
+    >>> row = {"file_id": "f1.png", "left": 50, "top": 20, "width": 60, "height": 60}
+    >>> crop = load_face_crop(row, folder, size=32)
+    >>> crop.shape, crop[16, 16].tolist()
+    ((32, 32, 3), [255, 0, 0])
+    >>> load_face_crop({**row, "file_id": "../secret.png"}, folder) is None  # never read outside images=
+    True
     """
     from PIL import Image
 
@@ -226,6 +240,22 @@ def plot_face_montage(
     Figure
         One Axes per face shown (``fig.axes``); a face whose image is not found is a grey
         tile captioned "no image".
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> from PIL import Image
+    >>> folder = tempfile.mkdtemp()
+    >>> Image.new("RGB", (200, 100), "red").save(os.path.join(folder, "f1.png"))
+    >>> figures = pd.DataFrame({"file_id": ["f1.png", "missing.png"], "left": [50, 0], "top": [20, 0],
+    ...                         "width": [90, 10], "height": [90, 10], "face_quality": [0.9, 0.4],
+    ...                         "pitch": [0, 0], "roll": [0, 0], "yaw": [0, 0]})
+    >>> fig = plot_face_montage(figures, folder, ncols=2)
+    >>> [a.get_title().splitlines()[-1] for a in fig.axes]
+    ['q=0.90', 'not HD: too_small']
+    >>> [t.get_text() for t in fig.axes[1].texts]
+    ['no image']
     """
     mpl_figure = require("matplotlib.figure", purpose="plot_face_montage")
 
@@ -327,6 +357,20 @@ def plot_cluster_montage(
     Returns
     -------
     Figure
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> from PIL import Image
+    >>> folder = tempfile.mkdtemp()
+    >>> Image.new("RGB", (200, 100), "red").save(os.path.join(folder, "f1.png"))
+    >>> figures = pd.DataFrame({"file_id": ["f1.png", "f1.png", "f1.png"], "figure_cluster_id": ["C1", "C1", "C2"],
+    ...                         "left": [10, 100, 50], "top": [10, 10, 10], "width": [80, 80, 80], "height": [80, 80, 80],
+    ...                         "face_quality": [0.9, 0.95, 0.9]})
+    >>> fig = plot_cluster_montage(figures, "C1", folder)
+    >>> fig.get_suptitle(), len([a for a in fig.axes if a.get_visible()])
+    ('C1: 2 faces', 2)
     """
     if labels is not None:
         lab = np.asarray(labels)

@@ -105,6 +105,16 @@ def place_by_neighbours(
     coords : ndarray of float32, shape (n, 2)
     placed : ndarray of bool, shape (n,)
         Rows still unplaced after ``rounds`` have no placed point within ``rounds`` hops.
+
+    Examples
+    --------
+    >>> from imm_analysis.cluster.knn import build_knn
+    >>> x = np.array([[1, 0], [0.96, 0.28], [0, 1], [0.28, 0.96]], np.float32)
+    >>> knn = build_knn(x, 1, backend="numpy", progress=False)  # each point's one nearest neighbour
+    >>> coords = np.array([[0, 0], [9, 9], [5, 5], [9, 9]], np.float32)
+    >>> out, placed = place_by_neighbours(knn, np.array([True, False, True, False]), coords)
+    >>> out.tolist(), bool(placed.all())
+    ([[0.0, 0.0], [0.0, 0.0], [5.0, 5.0], [5.0, 5.0]], True)
     """
     ind = np.asarray(knn.indices)
     sim = np.asarray(knn.similarities, dtype=np.float32)

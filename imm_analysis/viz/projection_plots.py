@@ -310,6 +310,14 @@ def plot_projections(
     Returns
     -------
     Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> xy = np.random.default_rng(0).normal(size=(40, 2))
+    >>> fig = plot_projections(xy, labels=np.repeat([0, 1, 2, 3], 10), true_labels=np.repeat([0, 1], 20))
+    >>> [a.get_title().split(":")[0] for a in fig.axes if a.get_visible()]  # no figures: no quality or pose panels
+    ['cluster', 'identity']
     """
     mpl_figure = require("matplotlib.figure", purpose="plot_projections")
 
