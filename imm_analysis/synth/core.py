@@ -10,17 +10,16 @@
 
 from __future__ import annotations
 
-from imm_analysis.synth.datasets import IMAGE_SIZE, OPENING_HOURS, SynthDataset, make_dataset
-from imm_analysis.synth.embeddings import (
+# the constants and _embedding_params were importable from here before the split: keep them so
+from imm_analysis.synth.datasets import IMAGE_SIZE, OPENING_HOURS, SynthDataset, make_dataset  # noqa: F401
+from imm_analysis.synth.embeddings import (  # noqa: F401
     DIFFERENT_PEOPLE_SD,
     SAME_PERSON_MEAN,
     SAME_PERSON_SD,
     _embedding_params,
     make_embeddings,
 )
-from imm_analysis.synth.imm_pages import LOCAL_TZ
+from imm_analysis.synth.imm_pages import LOCAL_TZ  # noqa: F401
 from imm_analysis.synth.sample import write_sample
 
 __all__ = ["SynthDataset", "make_dataset", "make_embeddings", "write_sample"]
-
-_COMPAT = (IMAGE_SIZE, OPENING_HOURS, DIFFERENT_PEOPLE_SD, SAME_PERSON_MEAN, SAME_PERSON_SD, _embedding_params, LOCAL_TZ)
