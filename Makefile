@@ -17,7 +17,7 @@ NUMERIC_TESTS := tests/test_synth.py tests/test_evaluate.py tests/test_calibrate
 	tests/test_cluster_knn.py tests/test_cluster_clusterer.py tests/test_cluster_state.py tests/test_cluster_views.py \
 	tests/test_viz.py tests/test_widgets.py
 
-.PHONY: demo test lint typecheck test-one-thread lock sample bench clean
+.PHONY: demo test lint typecheck test-one-thread test-other-cpu lock sample bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: lint typecheck
 
 test-one-thread: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTEST) -q --mpl $(NUMERIC_TESTS)
+
+# the numeric tests as on an older x86 CPU: OpenBLAS's Haswell kernels, numpy without AVX-512
+test-other-cpu: $(STAMP)
+	OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL,AVX512_SPR $(PYTEST) -q --mpl $(NUMERIC_TESTS)
 
 # pins for Python 3.11 on linux x86_64, every extra; `pip install imm_analysis` itself stays unpinned
 lock:
