@@ -23,7 +23,7 @@ import tracemalloc
 import numpy as np
 
 from imm_analysis.synth import make_dataset, make_embeddings
-from imm_analysis.synth.core import _embedding_params
+from imm_analysis.synth.embeddings import _embedding_params
 
 
 def baseline(labels: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:

@@ -20,6 +20,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -46,13 +47,13 @@ CLUSTER_UNAVAILABLE = "figure-cluster-id-unavailable"
 #: Values of the ``cluster_state`` column.
 CLUSTER_STATES = ("clustered", "independent", "unavailable")
 
-STRING = "string"
-CATEGORY = "category"
-INT = "Int64"
-FLOAT = "float64"
-TIME = "datetime64[ns, UTC]"
-OBJECT = "object"
-BOOL = "boolean"
+STRING: Final = "string"
+CATEGORY: Final = "category"
+INT: Final = "Int64"
+FLOAT: Final = "float64"
+TIME: Final = "datetime64[ns, UTC]"
+OBJECT: Final = "object"
+BOOL: Final = "boolean"
 
 # (column, dtype, IMM field). IMM field None: computed by the toolkit.
 CLUSTER_SPEC: tuple[tuple[str, str, str | None], ...] = (
@@ -188,6 +189,12 @@ def cluster_state(cluster_ids: pd.Series) -> pd.Series:
     """Map ``figure_cluster_id`` values to ``clustered`` / ``independent`` / ``unavailable``.
 
     A missing id counts as ``unavailable`` (clustering has not seen the face).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cluster_state(pd.Series(["Cluster-1", CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE, None])).tolist()
+    ['clustered', 'independent', 'unavailable', 'unavailable']
     """
     ids = cluster_ids.astype(STRING)
     state = pd.Series("clustered", index=ids.index, dtype=object)
@@ -196,7 +203,7 @@ def cluster_state(cluster_ids: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical(state, categories=list(CLUSTER_STATES)), index=ids.index)
 
 
-def _cast(series: pd.Series, dtype: str) -> pd.Series:
+def _cast(series: pd.Series, dtype: Any) -> pd.Series:
     if dtype == TIME:
         if isinstance(series.dtype, pd.DatetimeTZDtype):
             return series.dt.tz_convert("UTC").astype(TIME)
@@ -210,7 +217,7 @@ def _cast(series: pd.Series, dtype: str) -> pd.Series:
     return series.astype(dtype)
 
 
-def _null_column(dtype: str, index: pd.Index) -> pd.Series:
+def _null_column(dtype: Any, index: pd.Index) -> pd.Series:
     """An all-missing column of ``dtype``, built without a Python object per row."""
     n = len(index)
     if dtype == OBJECT:
@@ -221,12 +228,19 @@ def _null_column(dtype: str, index: pd.Index) -> pd.Series:
     if dtype == FLOAT:
         return pd.Series(np.full(n, np.nan), index=index)
     if dtype == TIME:
-        return pd.Series(np.full(n, np.datetime64("NaT", "ns")), index=index).dt.tz_localize("UTC")
+        return pd.Series(pd.DatetimeIndex(np.full(n, np.datetime64("NaT", "ns"))).tz_localize("UTC"), index=index)
     return pd.Series(pd.NA, index=index, dtype=dtype)
 
 
 def empty_frame(kind: str, extra_columns: Iterable[str] = ()) -> pd.DataFrame:
-    """An empty frame of ``kind`` (``"clusters"``, ``"files"`` or ``"figures"``) with every column and dtype."""
+    """An empty frame of ``kind`` (``"clusters"``, ``"files"`` or ``"figures"``) with every column and dtype.
+
+    Examples
+    --------
+    >>> empty = empty_frame("figures")
+    >>> len(empty), str(empty["produce_time"].dtype), str(empty["width"].dtype)
+    (0, 'datetime64[ns, UTC]', 'Int64')
+    """
     cols = dict(_columns(kind))
     for c in extra_columns:
         cols[c] = FIGURE_OPTIONAL_COLUMNS.get(c, OBJECT)
@@ -240,6 +254,13 @@ def coerce_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     figure columns (``det_score``, ``timestamp``, ``frame_index``) get their dtype. For
     figures, ``cluster_state`` is always derived from ``figure_cluster_id`` here, so every
     producer agrees on its values and categories.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = coerce_frame(pd.DataFrame({"figure_id": ["a"], "width": [80.4], "figure_cluster_id": ["Cluster-1"]}), "figures")
+    >>> int(f.loc[0, "width"]), f.loc[0, "cluster_state"], bool(pd.isna(f.loc[0, "face_quality"]))
+    (80, 'clustered', True)
     """
     cols = _columns(kind)
     out: dict[str, pd.Series] = {}
@@ -252,8 +273,8 @@ def coerce_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
         out["cluster_state"] = cluster_state(out["figure_cluster_id"])
     for c in frame.columns:
         if c not in cols:
-            d = FIGURE_OPTIONAL_COLUMNS.get(c) if kind == "figures" else None
-            out[c] = _cast(frame[c], d) if d else frame[c]
+            opt = FIGURE_OPTIONAL_COLUMNS.get(c) if kind == "figures" else None
+            out[c] = _cast(frame[c], opt) if opt else frame[c]
     return pd.DataFrame(out, index=frame.index)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 
 import numpy as np
 import pandas as pd
@@ -385,3 +387,126 @@ def test_viz_package_exports():
     from imm_analysis.viz import quality_plots
 
     assert viz.plot_quality_distributions is quality_plots.plot_quality_distributions
+
+
+# --------------------------------------------------------------------------- images read safely
+def test_load_face_crop_never_reads_outside_the_images_folder(face_images, tmp_path, monkeypatch):
+    """A data-controlled file_id (``../x``, absolute, a symlink out) is refused under ``images=``; nothing outside is read."""
+    import shutil
+
+    from imm_analysis.io import media
+    from imm_analysis.viz import montage
+
+    figures, paths = face_images
+    root = tmp_path / "images"
+    root.mkdir()
+    shutil.copy(paths["img-a"], root / "img-a.png")
+    secret = tmp_path / "secret.png"
+    shutil.copy(paths["img-a"], secret)
+    (root / "link.png").symlink_to(secret)
+    read = []
+    original = media.read_image
+    monkeypatch.setattr(media, "read_image", lambda path, **kw: (read.append(os.path.realpath(path)), original(path, **kw))[1])
+    montage._open_image.cache_clear()
+    row = figures.iloc[0].copy()
+    for hostile in ("../secret.png", str(secret), "link.png", "sub/../../secret.png"):
+        row["file_id"], row["uri"] = hostile, None
+        assert P.load_face_crop(row, root, size=32) is None, hostile
+    assert read == []
+    # the same row with an inside name is read, through io.media.read_image
+    row["file_id"] = "img-a.png"
+    assert P.load_face_crop(row, root, size=32)[16, 16].tolist() == [255, 0, 0]
+    assert read == [os.path.realpath(root / "img-a.png")]
+    # a uri is matched by its base name inside the folder
+    row["file_id"], row["uri"] = None, "oss://bucket/store-1/img-a.png"
+    assert P.load_face_crop(row, root, size=32) is not None
+    fig = P.plot_face_montage(figures.assign(file_id="../secret.png", uri=None), root, flag_non_hd=False)
+    assert all(any(t.get_text() == "no image" for t in a.texts) for a in fig.axes if a.get_visible())
+    montage._open_image.cache_clear()
+
+
+def test_montage_images_go_through_the_pixel_limit_and_refuse_special_files(face_images, tmp_path, monkeypatch):
+    from imm_analysis.io import media
+    from imm_analysis.io.paths import PathError
+    from imm_analysis.viz import montage
+
+    figures, paths = face_images
+    original = media.read_image
+    monkeypatch.setattr(media, "read_image", lambda path, **kw: original(path, **{**kw, "max_pixels": 1000}))
+    montage._open_image.cache_clear()
+    with pytest.raises(media.MediaError, match="over the limit of 1,000"):
+        P.load_face_crop(figures.iloc[0], paths, size=32)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(PathError, match="not a regular file"):  # refused at once, never opened (no hang)
+        P.load_face_crop(figures.iloc[0], {"img-a": fifo}, size=32)
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "folder" / "img-a")
+    assert P.load_face_crop(figures.iloc[0], tmp_path / "folder", size=32) is None
+    montage._open_image.cache_clear()
+
+
+# --------------------------------------------------------------------------- missing extras
+@pytest.mark.parametrize(
+    ("module", "extra", "call"),
+    [
+        ("umap", "umap", lambda: project_umap(np.eye(12, 4, dtype=np.float32), n_neighbors=3, n_epochs=5)),
+        ("matplotlib.figure", "viz", lambda: P.plot_face_montage(_figures(2), {})),
+        ("matplotlib.figure", "viz", lambda: P.plot_cluster_sizes(np.array([0, 0, 1]))),
+    ],
+)
+def test_a_missing_extra_is_named(module, extra, call, monkeypatch):
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed: import raises ImportError
+    with pytest.raises(ImportError, match=re.escape(f'pip install "imm_analysis[{extra}]"')):
+        call()
+
+
+def test_widgets_without_ipywidgets_name_the_extra(monkeypatch):
+    from imm_analysis.widgets import ThresholdTuner
+
+    x = _blobs(n_per=6, n_blobs=3, seed=1)[0]
+    tuner = ThresholdTuner(None, x, threshold=0.5, min_faces=1, coords=np.zeros((len(x), 2), np.float32))
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    with pytest.raises(ImportError, match=re.escape('pip install "imm_analysis[widgets]"')):
+        tuner.widget  # noqa: B018
+
+
+# --------------------------------------------------------------------------- image comparison
+# Baselines in tests/baseline (make them with: pytest --mpl-generate-path=tests/baseline tests/test_viz.py -k image);
+# compared only with --mpl, as make test runs it. Inputs are integers or numpy's portable random streams,
+# never BLAS results, so the same pixels are drawn on every machine; the tolerance absorbs antialiasing.
+_IMAGE = {"baseline_dir": "baseline", "tolerance": 3, "style": "default", "savefig_kwargs": {"dpi": 50}}
+
+
+@pytest.mark.mpl_image_compare(filename="cluster_sizes.png", **_IMAGE)
+def test_image_cluster_sizes():
+    labels = np.repeat(np.arange(12), [1, 1, 2, 2, 2, 3, 3, 4, 5, 7, 9, 14])
+    ax = P.plot_cluster_sizes(np.r_[labels, [-1] * 6])
+    assert ax.get_title() == "12 clusters, 53 faces clustered, 6 independent"
+    return ax.figure
+
+
+@pytest.mark.mpl_image_compare(filename="threshold_sweep.png", **_IMAGE)
+def test_image_threshold_sweep():
+    t = np.round(np.linspace(0.2, 0.8, 13), 2)
+    sweep = pd.DataFrame({
+        "threshold": t,
+        "bcubed_precision": np.clip(0.5 + t * 0.6, 0, 1),
+        "bcubed_recall": np.clip(1.2 - t, 0, 1),
+        "n_clusters": (10 + 60 * t).astype(int),
+    })
+    sweep["bcubed_f"] = 2 * sweep["bcubed_precision"] * sweep["bcubed_recall"] / (sweep["bcubed_precision"] + sweep["bcubed_recall"])
+    ax = P.plot_threshold_sweep(sweep, calibrated=0.45, chosen=0.5)
+    assert {"calibrated 0.450", "chosen 0.500"} <= {ln.get_label() for ln in ax.get_lines()}
+    return ax.figure
+
+
+@pytest.mark.mpl_image_compare(filename="projection_by_cluster.png", **_IMAGE)
+def test_image_projection_by_cluster():
+    rng = np.random.default_rng(7)
+    labels = np.repeat(np.arange(-1, 5), 25)
+    centres = np.array([[0, 0], [3, 0], [0, 3], [-3, 0], [0, -3], [3, 3]], dtype=float)
+    xy = rng.normal(size=(len(labels), 2)) * 0.5 + centres[labels + 1]
+    ax = P.plot_projection(xy, values=labels)
+    assert _points(ax) == len(labels)
+    return ax.figure

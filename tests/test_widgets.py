@@ -33,8 +33,44 @@ def coords(dataset):
 
 
 @pytest.fixture(scope="module")
-def tuner(dataset, coords):
-    return ThresholdTuner(dataset.figures, dataset.embeddings, dataset.labels, threshold=0.45, coords=coords)
+def fitted(dataset):
+    """One fitted clustering, shared: a tuner re-cuts it without changing it (recut leaves fitted attributes)."""
+    return FigureClusterer(0.45, min_faces=3, hd_rule=HD).fit(dataset.embeddings, dataset.figures)
+
+
+@pytest.fixture()
+def tuner(dataset, coords, fitted):
+    """A fresh tuner per test (cheap: it reuses the fitted clustering), so no test sees another's settings."""
+    return ThresholdTuner(dataset.figures, dataset.embeddings, dataset.labels, clusterer=fitted, threshold=0.45,
+                          coords=coords)
+
+
+def _tuner_parts(ui):
+    """The tuner UI as a user sees it: sliders by label, the summary, the projection image, the montages."""
+    top, montages = ui.children
+    controls, projection = top.children
+    *sliders, summary = controls.children
+    labels = {"similarity threshold": "threshold", "min_faces": "min_faces", "HD min size (px)": "min_size",
+              "HD max |pose| (deg)": "max_pose", "HD min quality": "min_quality"}
+    return {labels[s.description]: s for s in sliders}, summary, projection, montages
+
+
+def _leaves(widget):
+    kids = getattr(widget, "children", None)
+    if kids is None:
+        return [widget]
+    return [leaf for k in kids for leaf in _leaves(k)]
+
+
+def _browser_parts(ui):
+    """The browser UI by what a user reads on it: controls by their label; page line, status line, montage."""
+    import ipywidgets as w
+
+    leaves = _leaves(ui)
+    named = {leaf.description: leaf for leaf in leaves if getattr(leaf, "description", "")}
+    html = [leaf for leaf in leaves if isinstance(leaf, w.HTML)]
+    (image,) = [leaf for leaf in leaves if isinstance(leaf, w.Image)]
+    return named, html[0], html[-1], image
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -67,8 +103,11 @@ def _colour_images(figures: pd.DataFrame):
         {"threshold": 0.4, "min_faces": 3, "min_size": 120, "max_pose": 15},
     ],
 )
-def test_tuner_summary_matches_a_fresh_clustering(tuner, dataset, change):
+def test_tuner_summary_matches_a_fresh_clustering(tuner, dataset, fitted, change):
+    assert tuner.params == {"threshold": 0.45, "min_faces": 3, **HD}  # each case starts from the same tuner
+    fitted_labels = fitted.labels_.copy()
     summary = tuner.set(**change)
+    np.testing.assert_array_equal(fitted.labels_, fitted_labels)  # the shared fit is re-cut, never changed
     p = tuner.params
     assert {k: p[k] for k in change} == pytest.approx(change)
     rule = {k: p[k] for k in HD}
@@ -130,24 +169,25 @@ def test_tuner_closest_merges_straddle_the_threshold(tuner):
         assert (a == b) == r.joined  # with everything HD and min_faces=1 a join is a shared cluster
 
 
-def test_tuner_widget_updates_headless(dataset, coords):
+def test_tuner_widget_updates_headless(dataset, coords, fitted):
     import ipywidgets as w
 
     tuner = ThresholdTuner(dataset.figures, dataset.embeddings, dataset.labels, images=_colour_images(dataset.figures),
-                           threshold=0.45, coords=coords, n_montage=2)
+                           clusterer=fitted, threshold=0.45, coords=coords, n_montage=2)
     ui = tuner.widget
     assert isinstance(ui, w.VBox)
-    sliders = tuner._controls
+    sliders, summary_html, projection, montages = _tuner_parts(ui)
     assert set(sliders) == {"threshold", "min_faces", "min_size", "max_pose", "min_quality"}
-    png = tuner._projection_img.value
+    assert {k: pytest.approx(s.value) for k, s in sliders.items()} == tuner.params
+    png = projection.value
     assert png[:4] == b"\x89PNG"
-    assert len(tuner._montage_box.children) == 3  # two largest clusters and the closest merges
+    assert len(montages.children) == 3  # two largest clusters and the closest merges
     before = tuner.summary["n_clusters"]
     sliders["threshold"].value = 0.7  # as if the user dragged it
     assert tuner.params["threshold"] == pytest.approx(0.7)
     assert tuner.summary["n_clusters"] != before
-    assert f"<td style='text-align:right'>{tuner.summary['n_clusters']:,}</td>" in tuner._summary_html.value
-    assert tuner._projection_img.value != png
+    assert f"<td style='text-align:right'>{tuner.summary['n_clusters']:,}</td>" in summary_html.value
+    assert projection.value != png
     out = tuner.set(min_faces=4)  # the headless call moves the slider too
     assert sliders["min_faces"].value == 4 and out["min_faces"] == 4
 
@@ -156,16 +196,16 @@ def test_tuner_sweep_leaves_the_tuner_as_it_was(tuner, dataset, coords, monkeypa
     """A sweep re-cuts the fitted clusterer without touching the tuner; each row is what set() gives."""
     t2 = ThresholdTuner(dataset.figures, dataset.embeddings, dataset.labels, clusterer=tuner.clusterer,
                         threshold=0.5, min_faces=2, coords=coords)
-    assert t2.widget is not None  # displayed
+    sliders, summary_html, projection, _ = _tuner_parts(t2.widget)  # displayed
     params, labels, summary = t2.params, t2.labels_.copy(), dict(t2.summary)
-    shown = (t2._summary_html.value, t2._projection_img.value, {k: c.value for k, c in t2._controls.items()})
+    shown = (summary_html.value, projection.value, {k: c.value for k, c in sliders.items()})
     redraws = []
     monkeypatch.setattr(t2, "refresh", lambda: redraws.append(1))
     grid = [0.35, 0.45, 0.55, 0.7]
     rows = t2.sweep(grid, min_quality=0.6)
     assert not redraws and t2.params == params and t2.summary == summary  # same summary, recut_ms included
     np.testing.assert_array_equal(t2.labels_, labels)
-    assert shown == (t2._summary_html.value, t2._projection_img.value, {k: c.value for k, c in t2._controls.items()})
+    assert shown == (summary_html.value, projection.value, {k: c.value for k, c in sliders.items()})
     assert rows["threshold"].tolist() == grid and (rows["min_quality"] == 0.6).all() and (rows["min_faces"] == 2).all()
     assert rows["n_clusters"].nunique() > 1  # the thresholds really differ
     for t, row in zip(grid, rows.to_dict("records"), strict=True):
@@ -192,7 +232,8 @@ def test_tuner_without_figures_projects_on_the_clusterer_graph(dataset, monkeypa
     fig = tuner.projection_figure()
     assert fig.axes[0].get_title().startswith("clusters at threshold 0.550")
     assert tuner.coords.shape == (200, 2)
-    assert all(c.disabled for k, c in (tuner.widget and tuner._controls).items() if k in HD)
+    sliders = _tuner_parts(tuner.widget)[0]
+    assert all(c.disabled for k, c in sliders.items() if k in HD) and not sliders["threshold"].disabled
 
 
 # --------------------------------------------------------------------------- ClusterBrowser
@@ -268,9 +309,13 @@ def test_browser_widget_buttons_edit_headless(state, dataset):
     b = ClusterBrowser(state, images=_colour_images(dataset.figures), page_size=4, max_faces=6)
     ui = b.widget
     assert ui is b.widget
-    w = b._ui
+    named, _, status, montage = _browser_parts(ui)
+    w = {"clusters": named["clusters"], "faces": named["faces"], "eject": named["eject selected faces"],
+         "name": named["name"], "rename": named["rename"], "cover": named["cover file"], "set_cover": named["set cover"],
+         "others": named["merge in"], "merge": named["merge into this cluster"], "next": named["next >"],
+         "status": status}
     assert [v for _, v in w["clusters"].options] == b.page_clusters
-    assert w["montage"].value[:4] == b"\x89PNG"
+    assert montage.value[:4] == b"\x89PNG"
     sel = b.selected
     n_before = _sizes(state)[sel]
     w["faces"].value = (w["faces"].options[-1][1],)

@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from imm_analysis.synth.core import write_sample
+from imm_analysis.synth.sample import write_sample
 
 #: The arguments the committed ``data/sample`` was made with.
 SAMPLE_PARAMS = {"n_people": 40, "n_strangers": 60, "seed": 0}
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line (``argv`` as in ``sys.argv[1:]``); returns the exit status.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> main(["--out", tempfile.mkdtemp(), "--n-people", "3", "--n-strangers", "1"])  # doctest: +ELLIPSIS
+    wrote ...
+    0
+    """
     parser = argparse.ArgumentParser(prog="python -m imm_analysis.synth", description=__doc__)
     parser.add_argument("--out", default="data/sample", help="output folder (default: data/sample)")
     parser.add_argument("--n-people", type=int, default=SAMPLE_PARAMS["n_people"], help="regular customers")

@@ -18,7 +18,10 @@ Guarantees that make the truth exact for a report run with the same ``session_ga
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,6 +56,12 @@ class VisitSchedule:
         Time zone of the stores (opening hours and the local time written in URIs).
     session_gap : Timedelta
         The gap the schedule was built for.
+
+    Examples
+    --------
+    >>> s = make_visits(10, stores=2, days=2, seed=1)
+    >>> len(s.figures) == len(s.labels) == int(s.visits["detections"].sum())
+    True
     """
 
     visits: pd.DataFrame
@@ -76,6 +85,13 @@ class VisitSchedule:
         Computed with plain Python sets from :attr:`visits` (independently of the report code).
         A visit belongs to the local date (in :attr:`tz`) of its start. ``returning_scope``
         ``"location"``: returning = seen at that store on an earlier date; ``"any"``: at any store.
+
+        Examples
+        --------
+        >>> s = make_visits(10, stores=2, days=2, seed=1)
+        >>> daily = s.true_daily()
+        >>> bool((daily["unique_visitors"] == daily["new_visitors"] + daily["returning_visitors"]).all())
+        True
         """
         v = self.visits
         if exclude_staff:
@@ -105,7 +121,15 @@ class VisitSchedule:
         return pd.DataFrame(list(rows.values()))
 
     def to_imm_pages(self, page_size: int = 100) -> dict[str, list[dict]]:
-        """The dataset as IMM JSON pages: ``{"clusters": [QueryFigureClusters...], "files": [SimpleQuery...]}``."""
+        """The dataset as IMM JSON pages: ``{"clusters": [QueryFigureClusters...], "files": [SimpleQuery...]}``.
+
+        Examples
+        --------
+        >>> s = make_visits(10, stores=2, days=2, seed=1)
+        >>> pages = s.to_imm_pages(page_size=1000)
+        >>> len(pages["files"][0]["Files"]) == len(s.files)
+        True
+        """
         from imm_analysis.io.imm_json import to_imm_clusters, to_imm_files
 
         pages: dict[str, list[dict]] = {"clusters": [], "files": []}
@@ -123,21 +147,30 @@ class VisitSchedule:
             pages["files"].append(page)
         return pages
 
-    def write_imm(self, directory, page_size: int = 100) -> dict[str, object]:
+    def write_imm(self, directory: str | os.PathLike[str], page_size: int = 100) -> dict[str, Path]:
         """Write :meth:`to_imm_pages` under ``directory/clusters/`` and ``directory/files/``.
 
         Returns ``{"clusters": Path, "files": Path}``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from imm_analysis import load_figures
+        >>> s = make_visits(10, stores=2, days=2, seed=1)
+        >>> out = s.write_imm(tempfile.mkdtemp())
+        >>> len(load_figures(out["files"])) == len(s.figures)
+        True
         """
-        import json
-        from pathlib import Path
+        from imm_analysis.io.atomic import atomic_write_bytes
 
         root = Path(directory)
-        out = {}
+        out: dict[str, Path] = {}
         for kind, pages in self.to_imm_pages(page_size=page_size).items():
             d = root / kind
             d.mkdir(parents=True, exist_ok=True)
             for k, page in enumerate(pages):
-                (d / f"page_{k:04d}.json").write_text(json.dumps(page, ensure_ascii=False, default=str))
+                text = json.dumps(page, ensure_ascii=False, default=str)
+                atomic_write_bytes(d / f"page_{k:04d}.json", text.encode("utf-8"))
             out[kind] = d
         return out
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -106,6 +105,16 @@ def place_by_neighbours(
     coords : ndarray of float32, shape (n, 2)
     placed : ndarray of bool, shape (n,)
         Rows still unplaced after ``rounds`` have no placed point within ``rounds`` hops.
+
+    Examples
+    --------
+    >>> from imm_analysis.cluster.knn import build_knn
+    >>> x = np.array([[1, 0], [0.96, 0.28], [0, 1], [0.28, 0.96]], np.float32)
+    >>> knn = build_knn(x, 1, backend="numpy", progress=False)  # each point's one nearest neighbour
+    >>> coords = np.array([[0, 0], [9, 9], [5, 5], [9, 9]], np.float32)
+    >>> out, placed = place_by_neighbours(knn, np.array([True, False, True, False]), coords)
+    >>> out.tolist(), bool(placed.all())
+    ([[0.0, 0.0], [0.0, 0.0], [5.0, 5.0], [5.0, 5.0]], True)
     """
     ind = np.asarray(knn.indices)
     sim = np.asarray(knn.similarities, dtype=np.float32)
@@ -134,33 +143,20 @@ def _digest(embeddings: np.ndarray, knn: KNNGraph | None, params: dict[str, Any]
     h = hashlib.blake2b(digest_size=16)
     h.update(repr(sorted(params.items())).encode())
     h.update(repr((embeddings.shape, str(embeddings.dtype))).encode())
-    h.update(memoryview(np.ascontiguousarray(embeddings)).cast("B"))
+    h.update(np.ascontiguousarray(embeddings).tobytes())
     if knn is not None:
         for arr in (np.ascontiguousarray(knn.indices), np.ascontiguousarray(knn.similarities)):
             h.update(repr((arr.shape, str(arr.dtype))).encode())
-            h.update(memoryview(arr).cast("B"))
+            h.update(arr.tobytes())
     return h.hexdigest()
-
-
-def _save_atomic(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _umap(
     n_neighbors: int, random_state: int | None, *, precomputed: tuple | None, n_epochs: int | None, init: str
 ) -> Any:
-    try:
-        import umap
-    except ImportError as exc:  # pragma: no cover - umap-learn is a dependency
-        raise ImportError("project_umap needs umap-learn: pip install umap-learn") from exc
+    from imm_analysis._optional import require
+
+    umap = require("umap", purpose="project_umap")
     kwargs: dict[str, Any] = {
         "n_neighbors": n_neighbors,
         "n_components": 2,
@@ -311,7 +307,10 @@ def project_umap(
         coords = _fit_sample(x, n_neighbors, random_state, knn, n_epochs, sample_size, init)
 
     if path is not None:
-        _save_atomic(path, coords)
+        from imm_analysis.io.atomic import atomic_save_npy
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(path, coords)
     return coords
 
 
@@ -335,7 +334,7 @@ def _fit_sample(
     log.warning(msg)
     warnings.warn(msg, UserWarning, stacklevel=3)
     xs = x[sample]
-    sample_knn = build_knn(xs, n_neighbors - 1, progress=False)
+    sample_knn = cast("KNNGraph", build_knn(xs, n_neighbors - 1, progress=False))
     sample_coords, _ = _fit(xs, n_neighbors, random_state, sample_knn, n_epochs, init)
     coords = np.zeros((n, 2), dtype=np.float32)
     coords[sample] = sample_coords
@@ -346,7 +345,7 @@ def _fit_sample(
     rest = np.flatnonzero(~placed)
     if len(rest):
         # the rest's nearest sampled faces (one blockwise search against the sample only)
-        g = build_knn(xs, min(n_neighbors - 1, m), queries=x[rest], exclude_self=False, progress=False)
+        g = cast("KNNGraph", build_knn(xs, min(n_neighbors - 1, m), queries=x[rest], exclude_self=False, progress=False))
         w = np.where(g.indices >= 0, np.clip(g.similarities, -1.0, 1.0) + 1.0 + 1e-3, 0.0).astype(np.float32)
         xy = sample_coords[np.where(g.indices >= 0, g.indices, 0)]
         coords[rest] = (xy * w[:, :, None]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)[:, None]

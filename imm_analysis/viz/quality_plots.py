@@ -66,7 +66,9 @@ def plot_quality_distributions(
     >>> len(fig.axes)
     6
     """
-    from matplotlib.figure import Figure
+    from imm_analysis._optional import require
+
+    mpl_figure = require("matplotlib.figure", purpose="plot_quality_distributions")
 
     r = HDRule.coerce(rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
     min_size, max_pose, min_quality = r.min_size, r.max_pose, r.min_quality
@@ -79,7 +81,7 @@ def plot_quality_distributions(
         ("roll", "roll, degrees", [(-max_pose, f"-{max_pose:g}"), (max_pose, f"+{max_pose:g}")], None),
         ("yaw", "yaw, degrees", [(-max_pose, f"-{max_pose:g}"), (max_pose, f"+{max_pose:g}")], None),
     ]
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = mpl_figure.Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(2, 3)
     for ax, (name, label, lines, fixed) in zip(axes.ravel(), panels, strict=True):
         v = _values(figures, name)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from imm_analysis._optional import require
 from imm_analysis.quality import HD_FAIL_REASONS, HDRule, hd_mask
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from imm_analysis.cluster.state import ClusterState
-    from imm_analysis.viz.plots import ImageSource
+    from imm_analysis.viz.montage import ImageSource
 
 __all__ = ["ClusterBrowser"]
 
@@ -35,7 +36,7 @@ class ClusterBrowser:
         The clustering to browse; edits go through its methods.
     images : ImageSource, optional
         Maps ``file_id`` / ``uri`` to local images for the face montages (see
-        :func:`imm_analysis.viz.plots.load_face_crop`).
+        :func:`imm_analysis.viz.montage.load_face_crop`).
     page_size : int, default=8
         Clusters per page.
     max_faces : int, default=24
@@ -43,11 +44,18 @@ class ClusterBrowser:
 
     Examples
     --------
-    >>> browser = ClusterBrowser(state)  # doctest: +SKIP
-    >>> browser.page_clusters  # the largest clusters  # doctest: +SKIP
-    >>> browser.merge(browser.page_clusters[:2])  # doctest: +SKIP
-    >>> browser.rename(browser.selected, "regular customer 1")  # doctest: +SKIP
-    >>> browser.widget  # in Jupyter  # doctest: +SKIP
+    >>> from imm_analysis.cluster.state import ClusterState
+    >>> from imm_analysis.synth import make_dataset
+    >>> ds = make_dataset(8, seed=1, multi_face_share=0.0)  # one face per image: any clusters can merge
+    >>> state = ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0)
+    >>> browser = ClusterBrowser(state)
+    >>> largest = browser.page_clusters[:2]  # the largest clusters
+    >>> browser.merge(largest)["n_clusters"] == len(state.clusters)
+    True
+    >>> browser.rename(browser.selected, "regular customer 1")["name"]
+    'regular customer 1'
+    >>> browser.widget  # in Jupyter: the UI  # doctest: +ELLIPSIS
+    VBox(...)
     """
 
     def __init__(self, state: ClusterState, images: ImageSource = None, *, page_size: int = 8, max_faces: int = 24):
@@ -69,7 +77,17 @@ class ClusterBrowser:
 
     # ------------------------------------------------------------------ navigation
     def clusters_by_size(self) -> pd.DataFrame:
-        """The clusters frame, largest first (``face_count`` then ``cluster_id``)."""
+        """The clusters frame, largest first (``face_count`` then ``cluster_id``).
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> bool(b.clusters_by_size()["face_count"].is_monotonic_decreasing)
+        True
+        """
         c = self.state.clusters.copy()
         c["_n"] = pd.to_numeric(c["face_count"], errors="coerce").fillna(0).astype("int64")
         c = c.sort_values(["_n", "cluster_id"], ascending=[False, True], kind="stable")
@@ -77,18 +95,49 @@ class ClusterBrowser:
 
     @property
     def n_pages(self) -> int:
-        """Number of pages (at least 1)."""
+        """Number of pages (at least 1).
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> b.n_pages == -(-len(b.clusters_by_size()) // 3)
+        True
+        """
         return max(1, -(-len(self.state.clusters) // self.page_size))
 
     @property
     def page_clusters(self) -> list[str]:
-        """Cluster ids on the current page, largest first."""
+        """Cluster ids on the current page, largest first.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> b.page_clusters == b.clusters_by_size()["cluster_id"].astype(str).tolist()[:3]
+        True
+        """
         c = self.clusters_by_size()
         start = self.page * self.page_size
         return c["cluster_id"].astype(str).iloc[start : start + self.page_size].tolist()
 
     def go(self, page: int) -> list[str]:
-        """Show page ``page`` (0-based, clamped) and select its largest cluster; returns its ids."""
+        """Show page ``page`` (0-based, clamped) and select its largest cluster; returns its ids.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> ids = b.go(99)  # clamped to the last page
+        >>> b.page == b.n_pages - 1 and b.selected == ids[0]
+        True
+        """
         self.page = int(min(max(page, 0), self.n_pages - 1))
         ids = self.page_clusters
         self.selected = ids[0] if ids else None
@@ -96,15 +145,50 @@ class ClusterBrowser:
         return ids
 
     def next_page(self) -> list[str]:
-        """Go to the next page."""
+        """Go to the next page.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> _ = b.next_page()
+        >>> b.page == min(1, b.n_pages - 1)
+        True
+        """
         return self.go(self.page + 1)
 
     def prev_page(self) -> list[str]:
-        """Go to the previous page."""
+        """Go to the previous page.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> _ = b.next_page()
+        >>> _ = b.prev_page()
+        >>> b.page
+        0
+        """
         return self.go(self.page - 1)
 
     def select(self, cluster_id: str) -> pd.DataFrame:
-        """Select a cluster (moving to its page) and return its faces."""
+        """Select a cluster (moving to its page) and return its faces.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> cid = b.page_clusters[1]
+        >>> faces = b.select(cid)
+        >>> b.selected == cid and len(faces) == b.summary["face_count"]
+        True
+        """
         ids = self.clusters_by_size()["cluster_id"].astype(str).tolist()
         if str(cluster_id) not in ids:
             raise KeyError(f"no cluster {cluster_id!r} in the state")
@@ -127,6 +211,16 @@ class ClusterBrowser:
 
         Columns ``figure_id``, ``file_id``, ``face_quality``, ``is_hd``, ``hd_fail``, and the
         row position ``row`` in ``state.figures``.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> faces = b.faces()
+        >>> bool(faces["face_quality"].is_monotonic_decreasing), len(faces) == b.summary["face_count"]
+        (True, True)
         """
         cid = self.selected if cluster_id is None else str(cluster_id)
         f = self.state.figures
@@ -143,7 +237,7 @@ class ClusterBrowser:
                 "row": rows,
                 "figure_id": sub["figure_id"].astype("string").to_numpy(),
                 "file_id": sub["file_id"].astype("string").to_numpy(),
-                "face_quality": pd.to_numeric(sub.get("face_quality"), errors="coerce").to_numpy(dtype=float)
+                "face_quality": pd.to_numeric(sub["face_quality"], errors="coerce").to_numpy(dtype=float)
                 if "face_quality" in sub.columns
                 else np.nan,
                 "is_hd": hd,
@@ -153,8 +247,19 @@ class ClusterBrowser:
         return out.sort_values("face_quality", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
 
     def montage(self, cluster_id: str | None = None) -> Figure:
-        """Montage of a cluster's faces (default the selected one), cover marked, non-HD flagged."""
-        from imm_analysis.viz.plots import plot_cluster_montage
+        """Montage of a cluster's faces (default the selected one), cover marked, non-HD flagged.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> fig = b.montage()
+        >>> type(fig).__name__, len(fig.axes) >= 1
+        ('Figure', True)
+        """
+        from imm_analysis.viz.montage import plot_cluster_montage
 
         cid = self.selected if cluster_id is None else str(cluster_id)
         if cid is None:
@@ -173,7 +278,18 @@ class ClusterBrowser:
 
     @property
     def summary(self) -> dict[str, Any]:
-        """Where the browser stands: page, clusters, the selected cluster and its size, name and cover."""
+        """Where the browser stands: page, clusters, the selected cluster and its size, name and cover.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> s = b.summary
+        >>> s["page"], s["n_edits"], s["selected"] == b.page_clusters[0]
+        (0, 0, True)
+        """
         row = self._row(self.selected) if self.selected else pd.Series(dtype=object)
         return {
             "page": self.page,
@@ -189,7 +305,20 @@ class ClusterBrowser:
 
     # ------------------------------------------------------------------ edits (through ClusterState)
     def merge(self, cluster_ids: Iterable[str], *, into: str | None = None) -> dict[str, Any]:
-        """Merge clusters (into ``into``, default the largest) and select the result."""
+        """Merge clusters (into ``into``, default the largest) and select the result.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1, multi_face_share=0.0)  # one face per image: any clusters can merge
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> a, c = b.page_clusters[:2]
+        >>> n = b.summary["n_clusters"]
+        >>> out = b.merge([a, c], into=a)
+        >>> out["selected"] == a and out["n_clusters"] == n - 1
+        True
+        """
         ids = [str(c) for c in cluster_ids]
         before = set(self.state.clusters["cluster_id"].astype(str))
         self.state.merge(ids, into=into)
@@ -201,20 +330,59 @@ class ClusterBrowser:
         return self._after_edit()
 
     def eject(self, figure_ids: Iterable[str] | str) -> dict[str, Any]:
-        """Make faces independent for good (they never rejoin in later updates)."""
+        """Make faces independent for good (they never rejoin in later updates).
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> victim = b.faces()["figure_id"].iloc[-1]
+        >>> _ = b.eject([victim])
+        >>> victim in b.faces()["figure_id"].tolist()
+        False
+        """
         self.state.eject(figure_ids)
         return self._after_edit()
 
-    def rename(self, cluster_id: str | None, name: str | None) -> dict[str, Any]:
-        """Name a cluster (default the selected one)."""
+    def _target(self, cluster_id: str | None) -> str:
         cid = self.selected if cluster_id is None else str(cluster_id)
+        if cid is None:
+            raise ValueError("no cluster given and none selected: pass cluster_id or select() one first")
+        return cid
+
+    def rename(self, cluster_id: str | None, name: str | None) -> dict[str, Any]:
+        """Name a cluster (default the selected one).
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> b.rename(None, "regular 1")["name"]
+        'regular 1'
+        """
+        cid = self._target(cluster_id)
         self.state.rename(cid, name)
         self.selected = cid
         return self._after_edit()
 
     def set_cover(self, cluster_id: str | None, file_id: str) -> dict[str, Any]:
-        """Make ``file_id`` (a file with one of the cluster's faces) the cluster's cover."""
-        cid = self.selected if cluster_id is None else str(cluster_id)
+        """Make ``file_id`` (a file with one of the cluster's faces) the cluster's cover.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> cover = b.faces()["file_id"].iloc[-1]
+        >>> b.set_cover(None, cover)["cover_file_id"] == cover
+        True
+        """
+        cid = self._target(cluster_id)
         self.state.set_cover(cid, file_id)
         self.selected = cid
         return self._after_edit()
@@ -227,14 +395,24 @@ class ClusterBrowser:
     # ------------------------------------------------------------------ widget
     @property
     def widget(self) -> ipywidgets.VBox:
-        """The ipywidgets UI (built on first access; works without a display)."""
+        """The ipywidgets UI (built on first access; works without a display).
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> type(b.widget).__name__
+        'VBox'
+        """
         if self._widget is None:
             self._widget = self._build()
             self.refresh()
         return self._widget
 
     def _build(self) -> ipywidgets.VBox:
-        import ipywidgets as w
+        w = require("ipywidgets", purpose="ClusterBrowser.widget")
 
         ui = {
             "prev": w.Button(description="< prev", layout=w.Layout(width="7em")),
@@ -284,7 +462,16 @@ class ClusterBrowser:
         self.refresh()
 
     def refresh(self) -> None:
-        """Redraw the page list, the selected cluster's faces and the edit controls."""
+        """Redraw the page list, the selected cluster's faces and the edit controls.
+
+        Examples
+        --------
+        >>> from imm_analysis.cluster.state import ClusterState
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> b.refresh()  # headless, before the widget is built: nothing to redraw
+        """
         if self._widget is None and not self._ui:
             return
         from imm_analysis.widgets._render import figure_png
@@ -305,7 +492,7 @@ class ClusterBrowser:
                 return
             faces = self.faces()
             ui["faces"].options = [
-                (f"{r.figure_id[:12]}  q={r.face_quality:.2f}{'' if r.is_hd else '  not HD'}", r.figure_id)
+                (f"{str(r.figure_id)[:12]}  q={r.face_quality:.2f}{'' if r.is_hd else '  not HD'}", r.figure_id)
                 for r in faces.itertuples()
             ]
             files = list(dict.fromkeys(faces["file_id"].astype(str)))

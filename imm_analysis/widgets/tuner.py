@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
+from imm_analysis._optional import require
 from imm_analysis.quality import HDRule, hd_mask
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from imm_analysis.cluster.clusterer import FigureClusterer
-    from imm_analysis.viz.plots import ImageSource
+    from imm_analysis.viz.montage import ImageSource
 
 __all__ = ["ThresholdTuner", "HD_DEFAULTS"]
 
@@ -78,10 +79,12 @@ class ThresholdTuner:
 
     Examples
     --------
-    >>> from imm_analysis.synth import make_dataset  # doctest: +SKIP
-    >>> ds = make_dataset(30, seed=1)  # doctest: +SKIP
-    >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels)  # doctest: +SKIP
-    >>> tuner.set(threshold=0.5)["n_clusters"]  # doctest: +SKIP
+    >>> from imm_analysis.synth import make_dataset
+    >>> ds = make_dataset(30, seed=1)
+    >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels)
+    >>> summary = tuner.set(threshold=0.5)
+    >>> summary["n_clusters"] == len(tuner.largest_clusters(10_000)), summary["bcubed_f"] > 0.5
+    (True, True)
     """
 
     def __init__(
@@ -150,7 +153,16 @@ class ThresholdTuner:
     # ------------------------------------------------------------------ headless API
     @property
     def params(self) -> dict[str, Any]:
-        """Current parameters: ``threshold``, ``min_faces``, ``min_size``, ``max_pose``, ``min_quality``."""
+        """Current parameters: ``threshold``, ``min_faces``, ``min_size``, ``max_pose``, ``min_quality``.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> tuner.params
+        {'threshold': 0.45, 'min_faces': 3, 'min_size': 75.0, 'max_pose': 30.0, 'min_quality': 0.8}
+        """
         return dict(self._params)
 
     def set(self, **params: Any) -> dict[str, Any]:
@@ -168,6 +180,15 @@ class ThresholdTuner:
             The parameters, ``n_clusters``, ``n_clustered``, ``n_independent``, ``n_hd``,
             ``recut_ms`` (time of the re-cut itself), and with true labels the
             :func:`~imm_analysis.evaluate_clustering` metrics (``bcubed_f``, ``pairwise_f``, ...).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> s = tuner.set(threshold=0.5, min_faces=2)
+        >>> s["threshold"], s["min_faces"], s["n_clustered"] + s["n_independent"] == len(ds.figures)
+        (0.5, 2, True)
         """
         self._params = self._checked(params, "set")
         summary = self._apply()
@@ -187,6 +208,15 @@ class ThresholdTuner:
         -------
         DataFrame
             One row per threshold with the columns of the :meth:`set` summary.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> rows = tuner.sweep([0.4, 0.5, 0.6])
+        >>> rows["threshold"].tolist(), tuner.params["threshold"]  # the tuner is unchanged
+        ([0.4, 0.5, 0.6], 0.45)
         """
         if "threshold" in params:
             raise TypeError("ThresholdTuner.sweep: pass the thresholds as the first argument, not threshold=")
@@ -216,6 +246,15 @@ class ThresholdTuner:
 
         ``tuner.to_clusterer().fit(embeddings, figures).labels_`` equals :attr:`labels_`
         (cluster numbering aside). ``hd_rule`` is the current criteria when figures were given.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> est = tuner.to_clusterer()
+        >>> est.get_params()["threshold"], hasattr(est, "labels_")
+        (0.45, False)
         """
         from sklearn.base import clone
 
@@ -224,7 +263,17 @@ class ThresholdTuner:
         return est.set_params(threshold=self._params["threshold"], min_faces=self._params["min_faces"], hd_rule=hd)
 
     def hd_mask(self) -> np.ndarray:
-        """High-definition flags at the current criteria (all True without figures)."""
+        """High-definition flags at the current criteria (all True without figures).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> hd = tuner.hd_mask()
+        >>> hd.dtype, int(hd.sum()) == tuner.summary["n_hd"]
+        (dtype('bool'), True)
+        """
         self._hd = self._hd_for(self._params)
         self._hd_key = tuple(self._params[k] for k in HD_DEFAULTS)
         return self._hd
@@ -265,7 +314,18 @@ class ThresholdTuner:
 
     # ------------------------------------------------------------------ inspection
     def largest_clusters(self, n: int | None = None) -> list[int]:
-        """Labels of the ``n`` largest clusters at the current parameters, largest first."""
+        """Labels of the ``n`` largest clusters at the current parameters, largest first.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> top = tuner.largest_clusters(2)
+        >>> sizes = [int((tuner.labels_ == c).sum()) for c in top]
+        >>> sizes == sorted(sizes, reverse=True)
+        True
+        """
         lab = self.labels_[self.labels_ >= 0]
         if not len(lab):
             return []
@@ -292,6 +352,15 @@ class ThresholdTuner:
         DataFrame
             One row per merge: ``similarity``, ``joined`` (similarity >= threshold),
             ``size_a``, ``size_b`` and ``rows_a``, ``rows_b`` (row positions of example faces).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> m = tuner.closest_merges(2)
+        >>> bool((m.loc[m["joined"], "similarity"] >= 0.45).all() and (m.loc[~m["joined"], "similarity"] < 0.45).all())
+        True
         """
         n = n or self.n_montage
         d = self.clusterer.dendrogram_
@@ -338,7 +407,18 @@ class ThresholdTuner:
     # ------------------------------------------------------------------ figures
     @property
     def coords(self) -> np.ndarray:
-        """The 2-D projection (computed on first use from the clusterer's kNN graph)."""
+        """The 2-D projection (computed on first use from the clusterer's kNN graph).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> import numpy as np
+        >>> t2 = ThresholdTuner(ds.figures, ds.embeddings, clusterer=tuner.clusterer, coords=np.zeros((len(ds.figures), 2)))
+        >>> t2.coords.shape == (len(ds.figures), 2)
+        True
+        """
         if self._coords is None:
             from imm_analysis.viz.projection import project_umap
 
@@ -346,8 +426,19 @@ class ThresholdTuner:
         return self._coords
 
     def projection_figure(self) -> Figure:
-        """The projection coloured by the current clusters."""
-        from imm_analysis.viz.plots import plot_projection
+        """The projection coloured by the current clusters.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> import numpy as np
+        >>> t2 = ThresholdTuner(ds.figures, ds.embeddings, clusterer=tuner.clusterer, coords=np.zeros((len(ds.figures), 2)))
+        >>> t2.projection_figure().axes[0].get_title()
+        'clusters at threshold 0.450, min_faces 3'
+        """
+        from imm_analysis.viz.projection_plots import plot_projection
 
         p = self._params
         ax = plot_projection(
@@ -356,11 +447,21 @@ class ThresholdTuner:
             by="cluster",
             title=f"clusters at threshold {p['threshold']:.3f}, min_faces {p['min_faces']}",
         )
-        return ax.figure
+        return cast("Figure", ax.figure)
 
     def montage_figures(self) -> list[Figure]:
-        """Montages of the largest clusters, then one of the merges closest to the threshold."""
-        from imm_analysis.viz.plots import plot_cluster_montage, plot_face_montage
+        """Montages of the largest clusters, then one of the merges closest to the threshold.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> figs = tuner.montage_figures()  # without images= the faces are grey "no image" tiles
+        >>> len(figs) >= 1
+        True
+        """
+        from imm_analysis.viz.montage import plot_cluster_montage, plot_face_montage
 
         if self.figures is None:
             return []
@@ -380,8 +481,9 @@ class ThresholdTuner:
             for r in merges.itertuples():
                 tag = "joined" if r.joined else "apart"
                 for side, ids, size in (("A", r.rows_a, r.size_a), ("B", r.rows_b, r.size_b)):
+                    members = np.asarray(ids)
                     for j in range(per_side):
-                        rows.append(int(ids[j]) if j < len(ids) else -1)
+                        rows.append(int(members[j]) if j < len(members) else -1)
                         caps.append(f"{side} ({size}) {r.similarity:.3f} {tag}" if j == 0 else side)
             figs.append(
                 plot_face_montage(
@@ -397,7 +499,7 @@ class ThresholdTuner:
             return False
         if self.images is not None:
             return True
-        from imm_analysis.viz.plots import _lookup
+        from imm_analysis.viz.montage import _lookup
 
         row = self.figures.iloc[0]
         return _lookup(None, [row.get("uri")]) is not None
@@ -405,14 +507,25 @@ class ThresholdTuner:
     # ------------------------------------------------------------------ widget
     @property
     def widget(self) -> ipywidgets.VBox:
-        """The ipywidgets UI (built on first access; works without a display)."""
+        """The ipywidgets UI (built on first access; works without a display).
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> import numpy as np
+        >>> t2 = ThresholdTuner(ds.figures, ds.embeddings, clusterer=tuner.clusterer, coords=np.zeros((len(ds.figures), 2)))
+        >>> type(t2.widget).__name__
+        'VBox'
+        """
         if self._widget is None:
             self._widget = self._build()
             self.refresh()
         return self._widget
 
     def _build(self) -> ipywidgets.VBox:
-        import ipywidgets as w
+        w = require("ipywidgets", purpose="ThresholdTuner.widget")
 
         p = self._params
         style = {"description_width": "9em"}
@@ -459,10 +572,18 @@ class ThresholdTuner:
             self._syncing = False
 
     def refresh(self) -> None:
-        """Redraw the summary, the projection and the montages from the current state."""
+        """Redraw the summary, the projection and the montages from the current state.
+
+        Examples
+        --------
+        >>> from imm_analysis.synth import make_dataset
+        >>> ds = make_dataset(8, seed=1)
+        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> tuner.refresh()  # headless, before the widget is built: nothing to redraw
+        """
         if self._widget is None:
             return
-        import ipywidgets as w
+        w = require("ipywidgets", purpose="ThresholdTuner.widget")
 
         from imm_analysis.widgets._render import figure_png, html_table
 
