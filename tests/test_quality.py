@@ -472,7 +472,7 @@ def test_quality_and_cluster_do_not_import_each_other():
 def test_outside_entry_points_take_an_hd_rule(ds):
     """The plots, the tuner and the visitor report accept an HDRule as they accept its dict."""
     from imm_analysis.quality import HDRule
-    from imm_analysis.viz.plots import _hd_flags
+    from imm_analysis.viz.montage import _hd_flags
     from imm_analysis.viz.quality_plots import plot_quality_distributions
 
     rule = HDRule(min_size=80, max_pose=25, min_quality=0.7)
