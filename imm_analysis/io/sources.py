@@ -13,7 +13,8 @@ Rules (see also :mod:`imm_analysis.io.limits` for the size and depth limits):
   glob. So ``"[2024] export.json"`` is read as a file when it exists; to use a glob that starts
   with ``[``, pass a :class:`pathlib.Path` or write ``./[ab]*.json``.
 * **Nothing is silently empty**: a glob that matches no file raises :class:`FileNotFoundError`; an
-  empty (or blank) ``.json`` file, string or bytes is a bad document (an empty ``.jsonl`` file is
+  empty (or blank) ``.json`` file, string or bytes is a bad document (a blank string is never
+  read as the current folder) (an empty ``.jsonl`` file is
   a valid JSON Lines file with no records).
 * **Only regular files are read**: FIFOs, devices and sockets (through symlinks too) are bad
   documents, refused without blocking (:func:`imm_analysis.io.paths.open_regular`).
@@ -94,7 +95,12 @@ def source_paths(source: Any) -> list[Path] | None:
 
 
 def _is_json_text(source: str) -> bool:
-    """The documented rule: an existing path is a path; else text starting with ``{`` or ``[`` is JSON."""
+    """The documented rule: an existing path is a path; else text starting with ``{`` or ``[`` is JSON.
+
+    A blank string is (empty) JSON text, never the current folder.
+    """
+    if not source.strip():
+        return True
     if source.lstrip()[:1] not in ("{", "["):
         return False
     return len(source) > 4096 or "\n" in source or not os.path.exists(source)
