@@ -72,7 +72,7 @@ def test_deep_nesting_as_a_string_and_python_objects_collects_without_recursion_
 
 
 def test_depth_within_the_limit_still_loads_on_both_paths(tmp_path):
-    inner = limits.MAX_DEPTH - 6  # the page itself is 6 deep around Foo
+    inner = limits.MAX_DEPTH - 5  # the page itself is 5 deep around Foo: exactly at the limit
     path = _write(tmp_path / "ok.jsonl", _deep(inner, "1") + "\n")
     fast = read_figures(path)
     assert fast is not None and fast.n == 1
@@ -163,7 +163,7 @@ def test_an_empty_json_file_or_string_is_an_error(tmp_path, text):
 @pytest.mark.parametrize("suffix", [".json", ".jsonl"])
 def test_duplicate_files_keys_are_an_error_naming_the_key(tmp_path, suffix):
     one, two = (json.dumps([file(j, [face(j)])]) for j in (0, 1))
-    path = _write(tmp_path / f"dup{suffix}", '{"Files": %s, "Files": %s}\n' % (one, two))
+    path = _write(tmp_path / f"dup{suffix}", '{"Files": ' + one + ', "Files": ' + two + "}\n")
     assert read_figures(path) is None
     for loader in (load_files, load_figures):
         with pytest.raises(IMMFormatError, match="duplicate key") as info:
