@@ -242,3 +242,35 @@ def test_load_files_and_figures_reports_a_deep_file_once_per_frame(tmp_path):
     files, figures = load_files_and_figures(path, errors="collect")
     assert len(files) == 1 and len(figures) == 1
     assert [e["record"] for e in files.attrs["errors"]] == ["line 1"]
+
+
+def _raise_imm_error(kind: str) -> None:
+    """Raise one of imm's errors in a worker process."""
+    from imm_analysis import imm
+
+    if kind == "api":
+        raise imm.ImmApiError("SimpleQuery", 3, "tok-2", "HTTP 503 ServiceUnavailable", status_code=503,
+                              code="ServiceUnavailable", request_id="req-1", attempts=6)
+    if kind == "response":
+        raise imm.ImmResponseError("QueryFigureClusters", 2, "tok", "NextToken must be a string")
+    raise imm.ImmCredentialsError("SimpleQuery", 1, "", "no usable Alibaba Cloud credentials")
+
+
+def test_imm_fetch_errors_survive_pickle_and_a_worker_process():
+    from imm_analysis import imm
+
+    fields = ("operation", "page", "next_token", "reason", "status_code", "code", "request_id", "attempts")
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        for kind, cls in (("api", imm.ImmApiError), ("response", imm.ImmResponseError),
+                          ("credentials", imm.ImmCredentialsError)):
+            try:
+                _raise_imm_error(kind)
+            except imm.ImmFetchError as exc:
+                local = exc
+            with pytest.raises(cls) as info:
+                pool.submit(_raise_imm_error, kind).result(timeout=120)
+            for err in (info.value, pickle.loads(pickle.dumps(local))):
+                assert type(err) is cls and str(err) == str(local)
+                assert [getattr(err, f, None) for f in fields] == [getattr(local, f, None) for f in fields]
+                assert err.as_dict() == local.as_dict()
+    assert info.value.operation == "SimpleQuery"
