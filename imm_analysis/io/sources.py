@@ -32,7 +32,7 @@ import os
 import re
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,8 @@ def iter_documents(source: Any, log: ErrorLog, *, progress: bool = False) -> Ite
     elif isinstance(source, str) and _is_json_text(source):
         yield from _iter_bytes(source.encode("utf-8", "surrogatepass"), "<string>", log)
     elif isinstance(source, (str, os.PathLike)):
-        paths = _expand_path(source)
-        if progress and len(paths) > 1:
+        paths: Iterable[Path] = _expand_path(source)
+        if progress and len(paths) > 1:  # type: ignore[arg-type]
             from tqdm.auto import tqdm
 
             paths = tqdm(paths, desc="IMM JSON files", unit="file")
@@ -232,10 +232,11 @@ def _decode_reason(exc: orjson.JSONDecodeError) -> str:
     return f"invalid JSON at column {exc.colno}: {exc.msg}"
 
 
-def _iter_bytes(data: bytes, name: str, log: ErrorLog, *, empty: str = "empty document") -> Iterator[Document]:
-    if data[:2] == _GZIP_MAGIC:
+def _iter_bytes(raw: bytes, name: str, log: ErrorLog, *, empty: str = "empty document") -> Iterator[Document]:
+    data: bytes | None = raw
+    if raw[:2] == _GZIP_MAGIC:
         try:
-            data = _read_limited(gzip.GzipFile(fileobj=io.BytesIO(data)))
+            data = _read_limited(gzip.GzipFile(fileobj=io.BytesIO(raw)))
         except _GZIP_ERRORS as exc:
             log.add(name, "document", None, f"truncated or corrupt gzip data ({exc})")
             return

@@ -91,10 +91,11 @@ def _parse_query(query: Mapping[str, Any] | str | None) -> dict[str, Any] | None
     if query is None:
         return None
     if isinstance(query, str):
+        text = query
         try:
-            query = json.loads(query)
+            query = json.loads(text)
         except ValueError as exc:
-            raise ValueError(f"query is not valid JSON ({exc}): {query[:200]!r}") from exc
+            raise ValueError(f"query is not valid JSON ({exc}): {text[:200]!r}") from exc
     if not isinstance(query, Mapping):
         raise TypeError(f"query must be a dict or a JSON object string, not {type(query).__name__}")
 

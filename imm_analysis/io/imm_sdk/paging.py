@@ -137,6 +137,7 @@ def _call_page(call: Callable[[Any], Any], request: Any, op: _Operation, page: i
                secrets: Sequence[str], sdk: Mapping[str, Any], sleep: Callable[[float], None],
                result: _FetchResult) -> dict[str, Any] | None:
     """One page with retries: the body dict; None when it was malformed and ``errors="collect"``."""
+    body_error: str | None = None
     for attempt in range(1, retry.max_retries + 2):
         try:
             response = call(request)
@@ -173,7 +174,7 @@ def _call_page(call: Callable[[Any], Any], request: Any, op: _Operation, page: i
             if body_error is None:
                 return body
             break
-    err = ImmResponseError(op.name, page, token, body_error)
+    err = ImmResponseError(op.name, page, token, body_error or "malformed response")
     if result.collect:
         result.errors.append(err.as_dict())
         logger.warning("%s", err)
