@@ -64,7 +64,6 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 _BOM = b"\xef\xbb\xbf"
-_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
 #: the response keys whose repetition in one object is an error (JSON parsers keep only the last)
 SHAPE_KEYS = frozenset({"Files", "FigureClusters", "File", "FigureCluster"})
 _SHAPE_KEY = re.compile(rb'"(?:Files|FigureClusters|File|FigureCluster)"\s*:')
@@ -162,21 +161,58 @@ def _path_text(path: tuple[Any, ...]) -> str:
 def byte_depth(data: bytes) -> int:
     """Deepest bracket nesting of JSON text, brackets inside strings ignored (vectorised, no recursion).
 
-    Exact for valid JSON; for broken JSON it may over- or under-count, which only matters to
-    the caller's choice of path (the general loader then reports the exact error).
+    Each line is measured on its own (JSON Lines). Exact for valid JSON. Text that cannot be
+    valid JSON in a way that could hide nesting (a line with an unterminated string, or one that
+    closes more brackets than it opened) gives a number above any limit, so a caller that compares
+    with a limit refuses it.
 
     Examples
     --------
-    >>> byte_depth(b'{"a": [1, {"b": "[[["}]}')
+    >>> byte_depth(b'{"a": [1, {"b": "[[[\\\\"]]"}]}')
     3
+    >>> byte_depth(b'{"a": "unterminated}\\n[[1]]') > 10**6
+    True
     """
-    if data.count(b"[") + data.count(b"{") == 0:
+    arr = np.frombuffer(data, dtype=np.uint8)
+    n = len(arr)
+    if n == 0:
         return 0
-    text = _STRING.sub(b'""', data)
-    arr = np.frombuffer(text, dtype=np.uint8)
-    step = (arr == 0x5B).astype(np.int32) + (arr == 0x7B)  # [ {
-    step -= (arr == 0x5D).astype(np.int32) + (arr == 0x7D)  # ] }
-    return int(np.cumsum(step).max(initial=0))
+    ends = np.flatnonzero(arr == 0x0A)
+    quotes = np.flatnonzero(arr == 0x22)
+    if quotes.size:
+        escaped = quotes[(quotes > 0) & (arr[quotes - 1] == 0x5C)]
+        if escaped.size:  # a quote after an odd run of backslashes is inside a string
+            odd = [p for p in escaped.tolist() if (p - _run_start(arr, p)) % 2 == 1]
+            quotes = np.setdiff1d(quotes, np.array(odd, dtype=quotes.dtype), assume_unique=True)
+        per_line = np.bincount(np.searchsorted(ends, quotes), minlength=len(ends) + 1)
+        if (per_line % 2).any():
+            return _UNBOUNDED
+    opens = (arr == 0x5B) | (arr == 0x7B)  # [ {
+    where = np.flatnonzero(opens | (arr == 0x5D) | (arr == 0x7D))  # work on the brackets only (sparse)
+    if quotes.size:  # a bracket after an odd number of quotes is inside a string
+        where = where[np.searchsorted(quotes, where) % 2 == 0]
+    if not where.size:
+        return 0
+    step = np.where(opens[where], 1, -1).astype(np.int64)
+    depth = np.cumsum(step)
+    if ends.size:  # measure each line from zero: subtract the depth reached before the line starts
+        line_start = np.concatenate([[0], ends + 1])[np.searchsorted(ends, where)]
+        first = np.searchsorted(where, line_start)  # index of the line's first bracket
+        depth -= np.concatenate([[0], depth])[first]
+    if depth.min() < 0:
+        return _UNBOUNDED
+    return int(depth.max())
+
+
+_UNBOUNDED = 2**31 - 1
+
+
+def _run_start(arr: np.ndarray, p: int) -> int:
+    """Index of the first backslash of the run that ends just before ``arr[p]``."""
+    i = p
+    while i > 0 and arr[i - 1] == 0x5C:
+        i -= 1
+    return i
 
 
 def fast_path_ok(data: bytes) -> bool:
