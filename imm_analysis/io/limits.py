@@ -173,46 +173,55 @@ def byte_depth(data: bytes) -> int:
     >>> byte_depth(b'{"a": "unterminated}\\n[[1]]') > 10**6
     True
     """
-    arr = np.frombuffer(data, dtype=np.uint8)
-    n = len(arr)
-    if n == 0:
-        return 0
+    return _scan(_compact(data))[0]
+
+
+#: every byte but the ones the depth scan needs: quotes, brackets, newlines, the key marker
+_DROP = bytes(sorted(set(range(256)) - set(b'"[]{}\n\x01')))
+
+
+def _compact(data: bytes, keys: bool = False) -> bytes:
+    """``data`` reduced to its structure: escaped backslashes and quotes removed (so every quote left
+    opens or closes a string), response keys as ``\\x01`` when ``keys``, then only ``"[]{}``, newlines
+    and markers kept. Each step is one C pass over the bytes."""
+    text = data.replace(b"\x01", b"")
+    if b"\\" in text:
+        text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    if keys:
+        text = _SHAPE_KEY.sub(b"\x01", text)
+    return text.translate(None, _DROP)
+
+
+def _scan(text: bytes) -> tuple[int, bool]:
+    """``(depth, a line with two response keys)`` of :func:`_compact` output."""
+    arr = np.frombuffer(text, dtype=np.uint8)
+    if not len(arr):
+        return 0, False
     ends = np.flatnonzero(arr == 0x0A)
     quotes = np.flatnonzero(arr == 0x22)
     if quotes.size:
-        escaped = quotes[(quotes > 0) & (arr[quotes - 1] == 0x5C)]
-        if escaped.size:  # a quote after an odd run of backslashes is inside a string
-            odd = [p for p in escaped.tolist() if (p - _run_start(arr, p)) % 2 == 1]
-            quotes = np.setdiff1d(quotes, np.array(odd, dtype=quotes.dtype), assume_unique=True)
         per_line = np.bincount(np.searchsorted(ends, quotes), minlength=len(ends) + 1)
         if (per_line % 2).any():
-            return _UNBOUNDED
+            return _UNBOUNDED, False
+    markers = np.flatnonzero(arr == 0x01)
+    dup = bool(markers.size > 1 and len(np.unique(np.searchsorted(ends, markers))) < markers.size)
     opens = (arr == 0x5B) | (arr == 0x7B)  # [ {
-    where = np.flatnonzero(opens | (arr == 0x5D) | (arr == 0x7D))  # work on the brackets only (sparse)
+    where = np.flatnonzero(opens | (arr == 0x5D) | (arr == 0x7D))
     if quotes.size:  # a bracket after an odd number of quotes is inside a string
         where = where[np.searchsorted(quotes, where) % 2 == 0]
     if not where.size:
-        return 0
-    step = np.where(opens[where], 1, -1).astype(np.int64)
-    depth = np.cumsum(step)
+        return 0, dup
+    depth = np.cumsum(np.where(opens[where], 1, -1).astype(np.int64))
     if ends.size:  # measure each line from zero: subtract the depth reached before the line starts
         line_start = np.concatenate([[0], ends + 1])[np.searchsorted(ends, where)]
         first = np.searchsorted(where, line_start)  # index of the line's first bracket
         depth -= np.concatenate([[0], depth])[first]
     if depth.min() < 0:
-        return _UNBOUNDED
-    return int(depth.max())
+        return _UNBOUNDED, dup
+    return int(depth.max()), dup
 
 
 _UNBOUNDED = 2**31 - 1
-
-
-def _run_start(arr: np.ndarray, p: int) -> int:
-    """Index of the first backslash of the run that ends just before ``arr[p]``."""
-    i = p
-    while i > 0 and arr[i - 1] == 0x5C:
-        i -= 1
-    return i
 
 
 def fast_path_ok(data: bytes) -> bool:
@@ -253,14 +262,12 @@ def _block_ok(block: bytes) -> bool:
             block.decode("utf-8")
         except UnicodeDecodeError:
             return False
-    arr = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(arr == 0x0A)
-    bounds = np.concatenate([[-1], ends, [len(arr)]])
-    if int(np.diff(bounds).max()) - 1 > MAX_LINE_BYTES:
-        return False
-    keys = [m.start() for m in _SHAPE_KEY.finditer(block)]
-    if len(keys) > 1:
-        line_of_key = np.searchsorted(ends, np.array(keys))
-        if len(np.unique(line_of_key)) < len(keys):
+    if len(block) > MAX_LINE_BYTES:  # only then can a line be too long
+        arr = np.frombuffer(block, dtype=np.uint8)
+        bounds = np.concatenate([[-1], np.flatnonzero(arr == 0x0A), [len(arr)]])
+        if int(np.diff(bounds).max()) - 1 > MAX_LINE_BYTES:
             return False
-    return byte_depth(block) <= MAX_DEPTH
+    if b"\x01" in block:
+        return False  # a raw control byte is invalid JSON: the general loader names it
+    depth, duplicate = _scan(_compact(block, keys=True))
+    return depth <= MAX_DEPTH and not duplicate
