@@ -274,3 +274,22 @@ def test_imm_fetch_errors_survive_pickle_and_a_worker_process():
                 assert [getattr(err, f, None) for f in fields] == [getattr(local, f, None) for f in fields]
                 assert err.as_dict() == local.as_dict()
     assert info.value.operation == "SimpleQuery"
+
+
+def test_a_fifo_in_a_folder_or_glob_is_an_error_row_not_a_gap(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(simple_query([file(0, [face(0)])])))
+    os.mkfifo(tmp_path / "b.json")
+    results: dict = {}
+
+    def run() -> None:
+        results["dir"] = load_figures(tmp_path, errors="collect")
+        results["glob"] = load_files(str(tmp_path / "*.json"), errors="collect")
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "a FIFO in a folder blocked the load"
+    for frame in results.values():
+        assert len(frame) == 1
+        assert [(e["source"], e["reason"]) for e in frame.attrs["errors"]] == [
+            (str(tmp_path / "b.json"), "not a regular file (FIFO)")]

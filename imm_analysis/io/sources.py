@@ -139,7 +139,8 @@ def _iter_list(items: list | tuple, log: ErrorLog, progress: bool) -> Iterator[D
 def _expand_path(source: str | os.PathLike) -> list[Path]:
     path = Path(source).expanduser()
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(JSON_SUFFIXES))
+        # not only regular files: a FIFO or device named *.json becomes an error row, not a silent gap
+        found = sorted(p for p in path.iterdir() if not p.is_dir() and p.name.lower().endswith(JSON_SUFFIXES))
         subdirs = sorted(p.name for p in path.iterdir() if p.is_dir())
         if not found and subdirs:
             warnings.warn(
@@ -152,7 +153,7 @@ def _expand_path(source: str | os.PathLike) -> list[Path]:
         return [path]
     text = str(source)
     if any(ch in text for ch in "*?["):
-        found = [Path(p) for p in sorted(glob.glob(os.path.expanduser(text), recursive=True)) if Path(p).is_file()]
+        found = [Path(p) for p in sorted(glob.glob(os.path.expanduser(text), recursive=True)) if not Path(p).is_dir()]
         if found:
             return found
         raise FileNotFoundError(f"IMM JSON source not found: the glob {text!r} matches no file")

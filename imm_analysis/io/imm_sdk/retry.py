@@ -25,6 +25,15 @@ class RetryPolicy:
         Seconds; the cap of the first wait.
     max_backoff : float, default=20.0
         Seconds; no wait is longer.
+
+    Examples
+    --------
+    >>> import random
+    >>> policy = RetryPolicy(max_retries=3, backoff=0.5, max_backoff=2.0)
+    >>> 0.0 <= policy.delay(1, rng=random.Random(0)) <= 0.5
+    True
+    >>> policy.delay(2, retry_after=30.0)  # IMM's x-acs-retry-after, capped by max_backoff
+    2.0
     """
 
     max_retries: int = 5
