@@ -246,3 +246,29 @@ def test_the_depth_limit_is_the_same_on_both_paths(workdir, depth, wrap):
     assert (fast is not None) == (depth <= limits.MAX_DEPTH)
     assert len(outcome[1][0]) == (1 if depth <= limits.MAX_DEPTH else 0)
     _same(outcome, _run(load_figures, text, "collect"))
+
+
+_json = st.recursive(
+    st.none() | st.integers() | st.text(alphabet=st.sampled_from('ab"\\[]{}\n\t\x01é'), max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='k"\\]{', max_size=3), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+def _depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=200)
+@given(values=st.lists(_json, min_size=1, max_size=3), ascii_only=st.booleans())
+def test_the_byte_scanner_measures_the_parsed_depth(values, ascii_only):
+    """The fast path's byte-level depth equals the depth of the parsed values (quotes, escapes, brackets in strings)."""
+    text = b"\n".join(json.dumps(v, ensure_ascii=ascii_only).encode() for v in values)
+    assert limits.byte_depth(text) == max(map(_depth, values))
+    broken = text.replace(b'"', b"", 1)  # the first quote gone: a line with an unterminated string
+    if broken != text:
+        assert limits.byte_depth(broken) > limits.MAX_DEPTH  # never a number that could pass the limit

@@ -136,6 +136,7 @@ def load_files(source: Any, *, errors: str = "raise", progress: bool = False) ->
     """
     log = ErrorLog(errors)
     files, _ = _read_files(source, log, progress, files=True, figures=False)
+    assert files is not None
     return files
 
 
@@ -178,6 +179,7 @@ def load_figures(source: Any, *, errors: str = "raise", progress: bool = False) 
     """
     log = ErrorLog(errors)
     _, figures = _read_files(source, log, progress, files=False, figures=True)
+    assert figures is not None
     return figures
 
 
@@ -209,7 +211,9 @@ def load_files_and_figures(
     >>> len(files), figures["figure_id"].tolist()
     (1, ['a'])
     """
-    return _read_files(source, ErrorLog(errors), progress, files=True, figures=True)
+    files, figures = _read_files(source, ErrorLog(errors), progress, files=True, figures=True)
+    assert files is not None and figures is not None
+    return files, figures
 
 
 def _read_files(

@@ -172,6 +172,8 @@ def byte_depth(data: bytes) -> int:
     3
     >>> byte_depth(b'{"a": "unterminated}\\n[[1]]') > 10**6
     True
+    >>> byte_depth(b"1"), byte_depth(b"")
+    (0, 0)
     """
     return _scan(_compact(data))
 
@@ -198,7 +200,7 @@ def _scan(text: bytes) -> int:
     """The depth of :func:`_compact` output (:data:`_UNBOUNDED` when a line is not well formed)."""
     arr = np.frombuffer(text, dtype=np.uint8)
     if not len(arr):
-        return 0, False
+        return 0
     ends = np.flatnonzero(arr == 0x0A)
     quotes = np.flatnonzero(arr == 0x22)
     if quotes.size:  # every line must close its strings: an even count of quotes before each line end
