@@ -12,6 +12,10 @@ the first ``--baseline-n`` faces (it is slow); ``load_figures`` is timed on that
 subset too, so the ratio compares like with like, and the full-size baseline time is
 extrapolated linearly (said so in the output).
 
+It also times the input-limit checks that the ``.jsonl`` fast path runs before pyarrow sees a
+byte (:func:`imm_analysis.io.limits.fast_path_ok`: depth, line size, UTF-8, duplicate ``Files``)
+on the whole export, and prints their share of the load.
+
 Targets (2 cores): >= 5x the baseline, 1,000,000 faces in < 10 s, peak < 3 GB.
 
 Usage::
