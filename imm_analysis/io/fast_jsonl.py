@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from imm_analysis.io import limits
 from imm_analysis.io.paths import PathError, open_regular
 from imm_analysis.io.tables import FIGURE_TABLE, FILE_CONTEXT_TABLE, RecordTable, strip_nulls
 
-__all__ = ["FastFigures", "read_figures", "LINES_SUFFIXES"]
+__all__ = ["FastFigures", "read_figures", "checked_bytes", "checked_ahead", "figures_from_bytes", "LINES_SUFFIXES"]
 
 LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 _BLOCK_SIZES = (4 << 20, 64 << 20)  # a JSON line (one page) must fit in a block; small blocks parse in parallel
@@ -80,9 +81,36 @@ _OTHER_SHAPES = {"FigureClusters", "FigureCluster", "File", "body"}
 
 def read_figures(path: Path) -> FastFigures | None:
     """Faces of a JSON Lines file of SimpleQuery pages, or None when the general loader must read it."""
+    data = checked_bytes(path)
+    return None if data is None else figures_from_bytes(data)
+
+
+def checked_bytes(path: Path) -> bytes | None:
+    """The bytes of ``path`` when the fast path may parse them (:func:`~imm_analysis.io.limits.fast_path_ok`), else None."""
     data = _read(path)
-    if data is None or not limits.fast_path_ok(data):
-        return None
+    return data if data is not None and limits.fast_path_ok(data) else None
+
+
+def checked_ahead(paths: list[Path]) -> Iterator[bytes | None]:
+    """:func:`checked_bytes` of each path in order; the next file is read and checked in a thread
+    while the caller parses the current one (pyarrow releases the GIL), so the checks cost little
+    wall time on exports of several files. At most two files are held in memory."""
+    if len(paths) < 2:
+        yield from map(checked_bytes, paths)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="imm-jsonl-check") as pool:
+        pending = pool.submit(checked_bytes, paths[0])
+        for i in range(len(paths)):
+            current = pending.result()
+            if i + 1 < len(paths):
+                pending = pool.submit(checked_bytes, paths[i + 1])
+            yield current
+
+
+def figures_from_bytes(data: bytes) -> FastFigures | None:
+    """:func:`read_figures` of bytes already passed by :func:`checked_bytes`."""
     for block_size in _BLOCK_SIZES:
         try:
             with pa.BufferReader(data) as stream:

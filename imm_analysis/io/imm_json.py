@@ -36,7 +36,7 @@ from imm_analysis.io.assemble import (
     _Seen,
 )
 from imm_analysis.io.errors import ErrorLog, IMMFormatError, IMMLoadWarning
-from imm_analysis.io.fast_jsonl import LINES_SUFFIXES, read_figures
+from imm_analysis.io.fast_jsonl import LINES_SUFFIXES, checked_ahead, figures_from_bytes
 from imm_analysis.io.records import Page, iter_pages
 from imm_analysis.io.sources import iter_documents, source_paths
 from imm_analysis.io.tables import CLUSTER_TABLE, FILE_TABLE
@@ -229,10 +229,16 @@ def _read_files(
         from tqdm.auto import tqdm
 
         items = tqdm(paths, desc="IMM JSON files", unit="file")
+    def fast_candidate(item: Any) -> bool:
+        return figure_loader is not None and isinstance(item, Path) and item.name.lower().endswith(LINES_SUFFIXES)
+
+    checked = checked_ahead([p for p in paths or [] if fast_candidate(p)])  # read and checked one file ahead
     for item in items:
         fast = None
-        if figure_loader is not None and isinstance(item, Path) and item.name.lower().endswith(LINES_SUFFIXES):
-            fast = read_figures(item)
+        if fast_candidate(item):
+            data = next(checked)
+            fast = None if data is None else figures_from_bytes(data)
+            del data
             if fast is not None:
                 figure_loader.add_fast(fast)
                 seen_figures.fast(fast, str(item))
