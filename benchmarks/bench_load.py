@@ -12,6 +12,10 @@ the first ``--baseline-n`` faces (it is slow); ``load_figures`` is timed on that
 subset too, so the ratio compares like with like, and the full-size baseline time is
 extrapolated linearly (said so in the output).
 
+It also times the input-limit checks that the ``.jsonl`` fast path runs before pyarrow sees a
+byte (:func:`imm_analysis.io.limits.fast_path_ok`: depth, line size, UTF-8, duplicate ``Files``)
+on the whole export, and prints their share of the load.
+
 Targets (2 cores): >= 5x the baseline, 1,000,000 faces in < 10 s, peak < 3 GB.
 
 Usage::
@@ -37,6 +41,7 @@ import orjson
 import pandas as pd
 
 from imm_analysis import load_figures
+from imm_analysis.io.limits import fast_path_ok
 
 FILES_PER_PAGE = 100
 TEMPLATES = 16
@@ -185,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peak memory: {peak / 2**30:.2f} GiB (ru_maxrss of this process after load_figures, before the baseline)")
         del figures
         gc.collect()
+
+        # the input-limit checks the fast path runs before pyarrow (io.limits.fast_path_ok): their share
+        t0 = time.perf_counter()
+        for path in paths:
+            assert fast_path_ok(path.read_bytes())
+        t_check = time.perf_counter() - t0
+        print(f"input-limit checks (size, depth, UTF-8, duplicate keys) on the whole export: {t_check:.2f} s "
+              f"= {t_check / t_load:.0%} of load_figures")
 
         sub_n = min(args.baseline_n, n)
         base, t_base = baseline(paths, sub_n)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imm_analysis import schema
+from imm_analysis.io.limits import INT64_MAX, INT64_MIN
 
 __all__ = ["KINDS", "convert", "take", "ColumnStore"]
 
@@ -51,14 +52,46 @@ def convert(values: list, kind: str) -> tuple[Any, Bad]:
                 bad.append((i, f"expected {_EXPECTED[kind]}, got {type(v).__name__} {_short(v)}"))
                 values[i] = None
     if kind in ("int", "float"):
-        arr = np.array(values, dtype=np.float64) if values else np.empty(0, np.float64)
+        try:
+            arr = np.array(values, dtype=np.float64) if values else np.empty(0, np.float64)
+        except OverflowError:  # a Python int beyond float64 (only from dict sources: orjson makes floats)
+            arr = _floats(values, bad)
         if kind == "int":
-            mask = np.isnan(arr)
-            return (np.where(mask, 0, np.rint(arr)).astype(np.int64), mask), bad
+            return _ints(arr, values, bad), bad
         return arr, bad
     if kind == "time":
         return _times(values, bad), bad
     return pa.array(values, pa.string()), bad
+
+
+def _floats(values: list, bad: Bad) -> np.ndarray:
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        try:
+            out[i] = np.nan if v is None else float(v)
+        except OverflowError:
+            bad.append((i, f"number out of the float64 range: {_short(v)}"))
+    return out
+
+
+_EXACT = 2.0**53  # floats at or above this cannot tell neighbouring integers apart
+
+
+def _ints(arr: np.ndarray, values: list, bad: Bad) -> tuple[np.ndarray, np.ndarray]:
+    """``(int64 values, missing mask)``; out-of-range values are reported, integers beyond 2**53 kept exact."""
+    mask = np.isnan(arr)
+    big = np.abs(np.where(mask, 0.0, arr)) >= _EXACT
+    out = np.where(mask | big, 0, np.rint(np.where(mask | big, 0.0, arr))).astype(np.int64)
+    for i in np.flatnonzero(big).tolist():
+        v = values[i]
+        if isinstance(v, int) and INT64_MIN <= v <= INT64_MAX:
+            out[i] = v  # exact: a JSON integer within int64
+        elif isinstance(v, float) and -(2.0**63) < v < 2.0**63:
+            out[i] = int(v)  # a float that is an integer (every float this large is)
+        else:
+            bad.append((i, f"integer out of the int64 range: {_short(v)}"))
+            mask[i] = True
+    return out, mask
 
 
 def _times(values: list, bad: Bad) -> np.ndarray:

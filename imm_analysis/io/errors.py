@@ -20,12 +20,23 @@ class IMMFormatError(ValueError):
         The IMM field at fault (``FaceQuality``, ``Boundary.Left``), None for whole-record errors.
     reason : str
         What is wrong, in words.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> err = IMMFormatError("a.json", "line 3, Files[2]", "Size", "expected a number, got str 'x'")
+    >>> str(pickle.loads(pickle.dumps(err))) == str(err)
+    True
     """
 
     def __init__(self, source: str, record: str, field: str | None, reason: str) -> None:
         self.source, self.record, self.field, self.reason = source, record, field, reason
         where = f"{source}, {record}" + (f", field {field!r}" if field else "")
         super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the fields, so the error survives a worker process (``ProcessPoolExecutor``, Dask)."""
+        return (type(self), (self.source, self.record, self.field, self.reason))
 
     def as_dict(self) -> dict[str, Any]:
         """The error as one row of ``frame.attrs["errors"]``."""

@@ -8,11 +8,19 @@ fields the toolkit does not model are inferred and go to ``extra``.
 The fast path is only an optimisation: :func:`read_figures` returns None whenever the file
 is anything but clean SimpleQuery pages (another response shape, a wrong field type, a
 line that does not parse, a truncated gzip...), and the caller then reads the file with the
-general loader, which reports the exact file, line, record and field.
+general loader, which reports the exact file, line, record and field. The file is read once
+(through :func:`~imm_analysis.io.paths.open_regular`, so never a FIFO or a device) and checked
+with :func:`~imm_analysis.io.limits.fast_path_ok` before pyarrow sees a byte: a file over
+``MAX_DOCUMENT_BYTES``, a line over ``MAX_LINE_BYTES``, nesting over ``MAX_DEPTH``, invalid UTF-8,
+a byte order mark or a duplicate ``Files`` key goes to the general loader; so does an integer
+column value beyond 2**53 (pyarrow reads it as a double).
 """
 
 from __future__ import annotations
 
+import gzip
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from imm_analysis.io import limits
+from imm_analysis.io.paths import PathError, open_regular
 from imm_analysis.io.tables import FIGURE_TABLE, FILE_CONTEXT_TABLE, RecordTable, strip_nulls
 
-__all__ = ["FastFigures", "read_figures", "LINES_SUFFIXES"]
+__all__ = ["FastFigures", "read_figures", "checked_bytes", "checked_ahead", "figures_from_bytes", "LINES_SUFFIXES"]
 
 LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 _BLOCK_SIZES = (4 << 20, 64 << 20)  # a JSON line (one page) must fit in a block; small blocks parse in parallel
@@ -71,9 +81,39 @@ _OTHER_SHAPES = {"FigureClusters", "FigureCluster", "File", "body"}
 
 def read_figures(path: Path) -> FastFigures | None:
     """Faces of a JSON Lines file of SimpleQuery pages, or None when the general loader must read it."""
+    data = checked_bytes(path)
+    return None if data is None else figures_from_bytes(data)
+
+
+def checked_bytes(path: Path) -> bytes | None:
+    """The bytes of ``path`` when the fast path may parse them (:func:`~imm_analysis.io.limits.fast_path_ok`), else None."""
+    data = _read(path)
+    return data if data is not None and limits.fast_path_ok(data) else None
+
+
+def checked_ahead(paths: list[Path]) -> Iterator[bytes | None]:
+    """:func:`checked_bytes` of each path in order; the next file is read and checked in a thread
+    while the caller parses the current one (pyarrow releases the GIL), so the checks cost little
+    wall time on exports of several files. At most two files are held in memory."""
+    if len(paths) < 2:
+        yield from map(checked_bytes, paths)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="imm-jsonl-check") as pool:
+        pending = pool.submit(checked_bytes, paths[0])
+        for i in range(len(paths)):
+            current = pending.result()
+            if i + 1 < len(paths):
+                pending = pool.submit(checked_bytes, paths[i + 1])
+            yield current
+
+
+def figures_from_bytes(data: bytes) -> FastFigures | None:
+    """:func:`read_figures` of bytes already passed by :func:`checked_bytes`."""
     for block_size in _BLOCK_SIZES:
         try:
-            with pa.input_stream(str(path), compression="detect") as stream:
+            with pa.BufferReader(data) as stream:
                 table = pj.read_json(
                     stream,
                     read_options=pj.ReadOptions(block_size=block_size),
@@ -86,6 +126,19 @@ def read_figures(path: Path) -> FastFigures | None:
         except (pa.ArrowException, OSError, EOFError, ValueError, TypeError, KeyError):
             return None
     return None
+
+
+def _read(path: Path) -> bytes | None:
+    """The (decompressed) bytes of ``path``; None when unreadable, special or over ``MAX_DOCUMENT_BYTES``."""
+    try:
+        with open_regular(path) as fh:
+            gzipped = fh.read(2) == b"\x1f\x8b"
+            fh.seek(0)
+            stream = gzip.GzipFile(fileobj=fh) if gzipped else fh
+            data = stream.read(limits.MAX_DOCUMENT_BYTES + 1)
+    except (PathError, OSError, EOFError, zlib.error):
+        return None
+    return data if len(data) <= limits.MAX_DOCUMENT_BYTES else None
 
 
 def _figures(table: pa.Table) -> FastFigures | None:
@@ -130,6 +183,8 @@ def _columns(structs: pa.ChunkedArray, table: RecordTable) -> dict[str, Any] | N
         elif kind == "int":
             values = arr.to_numpy(zero_copy_only=False)
             mask = np.isnan(values)
+            if (np.abs(values[~mask]) >= 2.0**53).any():
+                return None  # not exact as a double: the general loader keeps it exact or names it
             out[col] = (np.where(mask, 0, np.rint(values)).astype(np.int64), mask)
         elif kind == "time":
             times = _times(arr)

@@ -68,10 +68,17 @@ def iter_pages(docs: Iterator[Document], log: ErrorLog) -> Iterator[Page]:
 
 
 def _pages(source: str, label: str, value: Any, log: ErrorLog) -> Iterator[Page]:
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _pages(source, f"{label}, item {i}", item, log)
-        return
+    """Pages of one document; nested lists are walked with a stack (no recursion on their depth)."""
+    stack = [(label, value)]
+    while stack:
+        label, value = stack.pop()
+        if isinstance(value, list):
+            stack.extend((f"{label}, item {i}", item) for i, item in reversed(list(enumerate(value))))
+            continue
+        yield from _page(source, label, value, log)
+
+
+def _page(source: str, label: str, value: Any, log: ErrorLog) -> Iterator[Page]:
     if not isinstance(value, dict):
         log.add(source, label, None, f"not an IMM response (a JSON {type(value).__name__}); expected {EXPECTED_SHAPES}")
         return

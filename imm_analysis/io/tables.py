@@ -113,7 +113,9 @@ class RecordTable:
             for k in self.open_nested:
                 if not sub_flags[k][i]:
                     sub = self.nested[k]
-                    extra[k] = {s: v for s, v in containers[k][i].items() if s not in sub}
+                    unknown = {s: v for s, v in containers[k][i].items() if s not in sub and v is not None}
+                    if unknown:  # a null unknown sub-field is absent (as on the fast path)
+                        extra[k] = unknown
             out[i] = strip_nulls(extra) or None
         return out
 

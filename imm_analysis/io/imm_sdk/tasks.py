@@ -17,20 +17,18 @@ from typing import Any
 
 import pandas as pd
 
-# the shared fetch helpers (one block, so it can be repointed when imm.py is split)
-from imm_analysis.imm import (
+from imm_analysis.io.imm_sdk.client import _known_secrets, _sdk
+from imm_analysis.io.imm_sdk.errors import ImmResponseError
+from imm_analysis.io.imm_sdk.fetch import _client_for
+from imm_analysis.io.imm_sdk.paging import (
     MAX_PAGE_SIZE,
-    ImmResponseError,
-    RetryPolicy,
     _build_request,
     _call_page,
-    _client_for,
     _fetch_pages,
     _FetchResult,
-    _known_secrets,
     _Operation,
-    _sdk,
 )
+from imm_analysis.io.imm_sdk.retry import RetryPolicy
 from imm_analysis.io.tasks import load_tasks, tasks_frame
 
 __all__ = ["ImmTaskTimeout", "MAX_USER_DATA_BYTES", "create_figure_clustering_task", "get_task", "list_tasks"]
