@@ -101,6 +101,7 @@ def embed_images(
     workers: int = 2,
     chunk_files: int = 16,
     decode_scale: int | str = "auto",
+    client: Any = None,
 ) -> EmbedResult:
     """Detect, align and embed every face of the images and videos in ``source``.
 
@@ -135,6 +136,11 @@ def embed_images(
         1/8 of its size while it still covers ``det_size``, re-decoding finer when a face needs
         it; an integer caps the reduction (``1``: always decode at full size). Coordinates and
         sizes in the results are always in original pixels.
+    client : dask.distributed.Client or str, optional
+        Run on a Dask cluster (a ``Client`` or a scheduler address): files go to the workers in
+        batches, each worker loads the model once, writes its results into ``cache_dir`` (required,
+        on storage every worker sees) and the answer is assembled from that cache; it equals the
+        single-process answer. See :mod:`imm_analysis.faces.distributed`.
 
     Returns
     -------
@@ -148,11 +154,25 @@ def embed_images(
     >>> res = embed_images("../shared/faces/photos", model, cache_dir="../.cache/embed")  # doctest: +SKIP
     >>> res.figures[["figure_id", "face_quality", "yaw"]].head()  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
     reduce = _decode_reduction(decode_scale)
     items = resolve_sources(source, uri_root=uri_root)
+    options = {"video_fps": video_fps, "batch_size": batch_size, "max_pixels": max_pixels, "workers": workers,
+               "chunk_files": chunk_files, "reduce": reduce}
+    if client is not None:  # scale-out: batches of files on the workers of a Dask cluster
+        from imm_analysis.faces.distributed import embed_on_cluster
+
+        return embed_on_cluster("images", items, model, client, cache_dir, options, progress=progress)
     cache = _open_cache(cache_dir, model, "detect", decode_scale=reduce)
+    return _images_run(items, model, cache, progress=progress, **options).result()
+
+
+def _images_run(
+    items: list[_Item], model: FaceModel, cache: Any, *, video_fps: float, batch_size: int, progress: bool,
+    max_pixels: int | None, workers: int, chunk_files: int, reduce: int,
+) -> _Run:
+    """The loop of :func:`embed_images` over resolved ``items``; returns the finished run."""
+    from tqdm.auto import tqdm
+
     run = _Run(model, items, cache, max(1, int(batch_size)), max(1, int(chunk_files)))
     keys = set(run.cached)
 
@@ -193,7 +213,8 @@ def embed_images(
             except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
                 logger.warning("%s: %s", ld.item.path, exc)
                 run.error(pos, ld, (type(exc).__name__, str(exc)), cache=False)
-        return run.result()
+        run.flush()
+        return run
     finally:
         bar.close()
 
@@ -240,6 +261,7 @@ def embed_crops(
     uri_root: UriRoot = None,
     workers: int = 2,
     chunk_files: int = 256,
+    client: Any = None,
 ) -> EmbedResult:
     """Embed faces that are already aligned to insightface's 112x112 template (e.g. ``faces/lfw_dev``).
 
@@ -257,7 +279,7 @@ def embed_crops(
         detector finds no face in a crop, ``det_score`` is 0 and so is ``face_quality``. With
         ``detect=False`` those columns are null (the rule then treats the face as not HD) and only
         the recognizer runs.
-    cache_dir, batch_size, progress, uri_root, workers, chunk_files
+    cache_dir, batch_size, progress, uri_root, workers, chunk_files, client
         As in :func:`embed_images`.
 
     Returns
@@ -271,10 +293,23 @@ def embed_crops(
     >>> res.embeddings.shape  # doctest: +SKIP
     (3849, 128)
     """
+    items = resolve_sources(source, uri_root=uri_root, extensions=IMAGE_EXTENSIONS)
+    options = {"detect": detect, "batch_size": batch_size, "workers": workers, "chunk_files": chunk_files}
+    if client is not None:  # scale-out: batches of crops on the workers of a Dask cluster
+        from imm_analysis.faces.distributed import embed_on_cluster
+
+        return embed_on_cluster("crops", items, model, client, cache_dir, options, progress=progress)
+    cache = _open_cache(cache_dir, model, "crop" if detect else "crop-nodetect")
+    return _crops_run(items, model, cache, progress=progress, **options).result()
+
+
+def _crops_run(
+    items: list[_Item], model: FaceModel, cache: Any, *, detect: bool, batch_size: int, progress: bool,
+    workers: int, chunk_files: int,
+) -> _Run:
+    """The loop of :func:`embed_crops` over resolved ``items``; returns the finished run."""
     from tqdm.auto import tqdm
 
-    items = resolve_sources(source, uri_root=uri_root, extensions=IMAGE_EXTENSIONS)
-    cache = _open_cache(cache_dir, model, "crop" if detect else "crop-nodetect")
     run = _Run(model, items, cache, max(1, int(batch_size)), max(1, int(chunk_files)))
     keys = set(run.cached)
     batch: list[_CropFace] = []
@@ -308,6 +343,7 @@ def embed_crops(
             if len(batch) >= 64:
                 commit()
         commit()
-        return run.result()
+        run.flush()
+        return run
     finally:
         bar.close()

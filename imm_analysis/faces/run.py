@@ -38,6 +38,8 @@ class _Run:
         self.pending: list[tuple[int, _Pending]] = []
         self.pending_errors: list[tuple[int, str, dict]] = []  # errors to commit with the next chunk
         self.seen: dict[str, str] = {}
+        # per item: (how it settled, its cache key); read by imm_analysis.faces.distributed
+        self.trace: list[tuple[str, str | None] | None] = [None] * len(items)
         self.n_faces_pending = 0
         self.stats = {"cached_files": 0, "new_files": 0, "errors": 0, "faces": 0}
 
@@ -58,8 +60,10 @@ class _Run:
     def settled(self, pos: int, ld: _Loaded) -> bool:
         """Record a file that needs no inference (load error, duplicate content, cache hit); True if so."""
         if ld.error is not None:
+            self.trace[pos] = ("load-error", ld.key)
             self.error(pos, ld, ld.error, cache=ld.error_cacheable and ld.key is not None)
             return True
+        self.trace[pos] = ("duplicate" if ld.key in self.seen else "cached" if ld.cached else "new", ld.key)
         if ld.key in self.seen:
             self.error(pos, ld, ("DuplicateFile", f"same content as {self.seen[ld.key]} (embedded once)"), cache=False)
             return True
