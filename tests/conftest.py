@@ -43,3 +43,15 @@ def faces_dir() -> Path:
 def sample_dir() -> Path:
     """The committed synthetic sample ``data/sample``."""
     return _need(SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A ``LocalCluster`` of 2 worker processes with 1 thread each, and its client (per test module).
+
+    Skips when ``dask.distributed`` (the ``[dask]`` extra) is not installed.
+    """
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            yield client

@@ -72,11 +72,11 @@ _DONE_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------------------------------ client
-def connect(client: Any, *, timeout: float = CONNECT_TIMEOUT) -> tuple[Any, bool]:
+def connect(client: Any, *, timeout: float | None = None) -> tuple[Any, bool]:
     """``(client, created)``: a ``dask.distributed.Client`` from a client or a scheduler address.
 
     Raises :class:`ConnectionError` naming the address when the scheduler cannot be reached
-    within ``timeout`` seconds or has no workers.
+    within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`) or has no workers.
 
     Examples
     --------
@@ -85,6 +85,7 @@ def connect(client: Any, *, timeout: float = CONNECT_TIMEOUT) -> tuple[Any, bool
     ConnectionError: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9' within 1s: ...
     """
     distributed = require("dask.distributed", purpose="running on a Dask cluster")
+    timeout = CONNECT_TIMEOUT if timeout is None else float(timeout)
     created = False
     if isinstance(client, (str, os.PathLike)):
         address = str(client)
@@ -302,7 +303,9 @@ def embed_on_cluster(
         bar = tqdm(total=len(items), desc=f"embedding {kind} on {n_workers} workers", unit="file",
                    disable=not progress)
         try:
-            for fut in distributed.as_completed(futures):
+            with client.as_current():  # as_completed finds the client of these futures
+                finished = distributed.as_completed(futures)
+            for fut in finished:
                 i = index[fut.key]
                 answers[i] = fut.result()  # raises the task's error (after Dask's retries)
                 fut.release()
