@@ -18,6 +18,8 @@ importing another ``imm_analysis.io`` module does not import the JSON readers.
   :mod:`imm_analysis.imm` re-exports it
 * :mod:`~imm_analysis.io.parquet`: ``write_frame`` / ``read_frame``, frames with dict columns as
   Parquet (used by saved clustering states and the embedding cache)
+* :mod:`~imm_analysis.io.dataset`: ``exports_to_parquet`` (IMM JSON exports -> a partitioned
+  Parquet dataset), ``read_figures_dask``; ``load_figures(dataset, columns=, filters=)`` reads it back
 * :mod:`~imm_analysis.io.atomic`: crash-safe file writes (temporary file, fsync, ``os.replace``)
 
 Input limits (:mod:`imm_analysis.io.limits`; a bad document is an :class:`IMMFormatError` naming
@@ -43,6 +45,8 @@ _EXPORTS = {
     "to_imm_clusters": "imm_analysis.io.imm_json",
     "to_imm_files": "imm_analysis.io.imm_json",
     "load_tasks": "imm_analysis.io.tasks",
+    "exports_to_parquet": "imm_analysis.io.dataset",
+    "read_figures_dask": "imm_analysis.io.dataset",
     "IMMFormatError": "imm_analysis.io.errors",
     "IMMLoadWarning": "imm_analysis.io.errors",
 }

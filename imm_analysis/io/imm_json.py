@@ -58,7 +58,9 @@ __all__ = [
 # --------------------------------------------------------------------------- loading
 
 
-def load_clusters(source: Any, *, errors: str = "raise", progress: bool = False) -> pd.DataFrame:
+def load_clusters(
+    source: Any, *, errors: str = "raise", progress: bool = False, columns: Any = None, filters: Any = None
+) -> pd.DataFrame:
     """Load face clusters (``FigureCluster`` records) into a clusters frame.
 
     Parameters
@@ -74,6 +76,10 @@ def load_clusters(source: Any, *, errors: str = "raise", progress: bool = False)
         ``frame.attrs["errors"]`` (dicts with ``source``, ``record``, ``field``, ``reason``).
     progress : bool, default=False
         Show a progress bar over the files of a directory or glob.
+    columns, filters : optional
+        Only for a Parquet dataset written by :func:`imm_analysis.io.exports_to_parquet`
+        (``source`` is its folder): read only these columns, and only the rows that pass the
+        pyarrow filter (see :func:`imm_analysis.io.dataset.read_dataset`).
 
     Returns
     -------
@@ -93,6 +99,9 @@ def load_clusters(source: Any, *, errors: str = "raise", progress: bool = False)
       cluster_id  face_count                         create_time
     0  Cluster-1           4 2022-01-14 02:10:52.839480130+00:00
     """
+    dataset = _from_dataset(source, "clusters", columns, filters)
+    if dataset is not None:
+        return dataset
     log = ErrorLog(errors)
     loader = _RecordLoader(CLUSTER_TABLE, log)
     seen = _Seen("clusters")
@@ -107,7 +116,9 @@ def load_clusters(source: Any, *, errors: str = "raise", progress: bool = False)
     return _finish(frame, "clusters", log, dropped)
 
 
-def load_files(source: Any, *, errors: str = "raise", progress: bool = False) -> pd.DataFrame:
+def load_files(
+    source: Any, *, errors: str = "raise", progress: bool = False, columns: Any = None, filters: Any = None
+) -> pd.DataFrame:
     """Load files (``File`` records) into a files frame, one row per file.
 
     Reads SimpleQuery, GetFileMeta and BatchGetFileMeta responses and bare File objects,
@@ -116,7 +127,7 @@ def load_files(source: Any, *, errors: str = "raise", progress: bool = False) ->
 
     Parameters
     ----------
-    source, errors, progress
+    source, errors, progress, columns, filters
         As in :func:`load_clusters`.
 
     Returns
@@ -134,13 +145,18 @@ def load_files(source: Any, *, errors: str = "raise", progress: bool = False) ->
       file_id            uri    size
     0      f1  oss://b/1.jpg  187674
     """
+    dataset = _from_dataset(source, "files", columns, filters)
+    if dataset is not None:
+        return dataset
     log = ErrorLog(errors)
     files, _ = _read_files(source, log, progress, files=True, figures=False)
     assert files is not None
     return files
 
 
-def load_figures(source: Any, *, errors: str = "raise", progress: bool = False) -> pd.DataFrame:
+def load_figures(
+    source: Any, *, errors: str = "raise", progress: bool = False, columns: Any = None, filters: Any = None
+) -> pd.DataFrame:
     """Load faces (``File.Figures[]``) into a figures frame, one row per face.
 
     Reads the same inputs as :func:`load_files` (including the faces of each cluster's
@@ -149,7 +165,7 @@ def load_figures(source: Any, *, errors: str = "raise", progress: bool = False) 
 
     Parameters
     ----------
-    source, errors, progress
+    source, errors, progress, columns, filters
         As in :func:`load_clusters`.
 
     Returns
@@ -177,6 +193,9 @@ def load_figures(source: Any, *, errors: str = "raise", progress: bool = False) 
       figure_id cluster_state  width  face_quality
     0         a   independent    200           0.9
     """
+    dataset = _from_dataset(source, "figures", columns, filters)
+    if dataset is not None:
+        return dataset
     log = ErrorLog(errors)
     _, figures = _read_files(source, log, progress, files=False, figures=True)
     assert figures is not None
@@ -214,6 +233,17 @@ def load_files_and_figures(
     files, figures = _read_files(source, ErrorLog(errors), progress, files=True, figures=True)
     assert files is not None and figures is not None
     return files, figures
+
+
+def _from_dataset(source: Any, kind: str, columns: Any, filters: Any) -> pd.DataFrame | None:
+    """Table ``kind`` of a Parquet dataset folder (:mod:`imm_analysis.io.dataset`), else None."""
+    from imm_analysis.io.dataset import _table_dir, read_dataset
+
+    if _table_dir(source, kind) is None:
+        if columns is not None or filters is not None:
+            raise ValueError(f"columns= and filters= apply to a Parquet dataset made by exports_to_parquet; {source!r} is not one")
+        return None
+    return read_dataset(source, kind, columns=columns, filters=filters)
 
 
 def _read_files(

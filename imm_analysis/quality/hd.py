@@ -241,8 +241,10 @@ def hd_faces(
 
     Parameters
     ----------
-    figures : DataFrame
-        A figures frame (``load_figures``, ``embed_images(...).figures``).
+    figures : DataFrame or dask DataFrame
+        A figures frame (``load_figures``, ``embed_images(...).figures``), or a dask dataframe
+        (:func:`imm_analysis.io.read_figures_dask`): then the answer is a lazy dask dataframe,
+        the rule applied partition by partition.
     rule : HDRule or mapping, optional
         The rule; default IMM's (:class:`HDRule`).
     min_size, max_pose, min_quality : float, optional
@@ -264,6 +266,9 @@ def hd_faces(
     >>> hd_faces(f, HDRule(min_size=50))["is_hd"].tolist()
     [True, True]
     """
+    if type(figures).__module__.startswith("dask"):  # a dask dataframe: the rule per partition, lazily
+        kw = {"min_size": min_size, "max_pose": max_pose, "min_quality": min_quality}
+        return figures.map_partitions(hd_faces, rule, **kw, meta=hd_faces(figures._meta, rule, **kw))
     is_hd, reason = hd_mask(figures, rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
     out = figures.copy()
     out["is_hd"] = is_hd

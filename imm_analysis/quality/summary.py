@@ -29,8 +29,10 @@ def quality_summary(
 
     Parameters
     ----------
-    figures : DataFrame
-        A figures frame.
+    figures : DataFrame or dask DataFrame
+        A figures frame, or a dask dataframe of one (:func:`imm_analysis.io.read_figures_dask`):
+        then the rule and the measures are computed per partition and combined
+        (:mod:`imm_analysis.quality.scale`); the answer is the same.
     by : str or list of str, optional
         Column(s) to group by (for example ``"figure_cluster_id"``, ``"cluster_state"``,
         ``"media_type"``). None: one row (index ``"all"``) for the whole frame.
@@ -74,32 +76,14 @@ def quality_summary(
     if missing_cols:
         raise KeyError(f"quality_summary: by column(s) {missing_cols} not in the figures frame")
 
-    is_hd, reason = hd_mask(figures, rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
-    n = len(figures)
-    file_id = figures["file_id"] if "file_id" in figures.columns else pd.Series(np.arange(n), index=figures.index)
-    if "media_type" in figures.columns:
-        video = (figures["media_type"].astype("string") == "video").fillna(False).to_numpy(bool)
+    if _is_dask(figures):  # per partition: the rule and the measures; combined: the group statistics
+        from imm_analysis.quality.scale import gather_summary_data
+
+        data = gather_summary_data(figures, keys, rule, min_size, max_pose, min_quality)
     else:
-        video = np.zeros(n, bool)
-    w, h = _col(figures, "width"), _col(figures, "height")
-    data = pd.DataFrame(
-        {
-            "_image": file_id.where(~video).to_numpy(),
-            "_video": file_id.where(video).to_numpy(),
-            "hd_faces": is_hd.astype(np.int64),
-            **{f"fail_{r}": (reason == i).astype(np.int64) for i, r in enumerate(HD_FAIL_REASONS)},
-            "face_quality": _col(figures, "face_quality"),
-            "sharpness": _col(figures, "sharpness"),
-            "face_size": np.where(np.isnan(w) | np.isnan(h), np.nan, np.fmin(w, h)),
-            "pitch": _col(figures, "pitch"),
-            "roll": _col(figures, "roll"),
-            "yaw": _col(figures, "yaw"),
-        }
-    )
-    if keys:
-        group_keys = [figures[k].reset_index(drop=True) for k in keys]
-    else:
-        group_keys = [pd.Series(np.full(n, "all", dtype=object), name="scope")]
+        data = _summary_data(figures, keys, rule, min_size, max_pose, min_quality)
+    n = len(data)
+    group_keys = [data.pop(f"__by_{i}").rename(k) for i, k in enumerate(keys or ["scope"])]
     g = data.groupby(group_keys, observed=True, dropna=False, sort=True)
     counts = pd.DataFrame(
         {
@@ -133,3 +117,39 @@ def _pct_name(p: float) -> str:
     return str(int(p)) if p == int(p) else str(p).replace(".", "_")
 
 
+def _is_dask(frame: object) -> bool:
+    return type(frame).__module__.startswith("dask")
+
+
+def _summary_data(
+    figures: pd.DataFrame, keys: list[str], rule: RuleLike, min_size: float | None, max_pose: float | None,
+    min_quality: float | None,
+) -> pd.DataFrame:
+    """Per face: the group key columns (``__by_<i>``), file ids, HD flags and measures."""
+    is_hd, reason = hd_mask(figures, rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
+    n = len(figures)
+    file_id = figures["file_id"] if "file_id" in figures.columns else pd.Series(np.arange(n), index=figures.index)
+    if "media_type" in figures.columns:
+        video = (figures["media_type"].astype("string") == "video").fillna(False).to_numpy(bool)
+    else:
+        video = np.zeros(n, bool)
+    w, h = _col(figures, "width"), _col(figures, "height")
+    if keys:  # named apart from the measures; quality_summary gives them their names back
+        group = {f"__by_{i}": figures[k].reset_index(drop=True) for i, k in enumerate(keys)}
+    else:
+        group = {"__by_0": pd.Series(np.full(n, "all", dtype=object))}
+    return pd.DataFrame(
+        {
+            **group,
+            "_image": file_id.where(~video).to_numpy(),
+            "_video": file_id.where(video).to_numpy(),
+            "hd_faces": is_hd.astype(np.int64),
+            **{f"fail_{r}": (reason == i).astype(np.int64) for i, r in enumerate(HD_FAIL_REASONS)},
+            "face_quality": _col(figures, "face_quality"),
+            "sharpness": _col(figures, "sharpness"),
+            "face_size": np.where(np.isnan(w) | np.isnan(h), np.nan, np.fmin(w, h)),
+            "pitch": _col(figures, "pitch"),
+            "roll": _col(figures, "roll"),
+            "yaw": _col(figures, "yaw"),
+        }
+    )
