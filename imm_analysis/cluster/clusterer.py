@@ -71,6 +71,10 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         :meth:`recut` can go that low without a refit.
     progress : bool, default=False
         Show progress bars.
+    client : dask.distributed.Client or str, optional
+        Search the kNN graph on a Dask cluster (``build_knn(..., client=)``); the agglomeration
+        runs here. ``X`` may be a memory-mapped ``.npy`` of unit-length float32 rows: it is not
+        copied (see Notes).
 
     Attributes
     ----------
@@ -142,6 +146,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         "backend": [StrOptions({"auto", "numpy", "faiss", "faiss-flat"})],
         "linkage_floor": [Interval(Real, -1, 1, closed="both")],
         "progress": ["boolean"],
+        "client": "no_validation",
     }
 
     def __init__(
@@ -155,6 +160,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         backend: str = "auto",
         linkage_floor: float = 0.0,
         progress: bool = False,
+        client: Any = None,
     ) -> None:
         self.threshold = threshold
         self.min_faces = min_faces
@@ -164,6 +170,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         self.backend = backend
         self.linkage_floor = linkage_floor
         self.progress = progress
+        self.client = client
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -222,7 +229,8 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
         if knn is None:
             knn, index = cast(
                 "tuple[KNNGraph, NeighborIndex]",
-                build_knn(x, self.n_neighbors, backend=self.backend, progress=self.progress, return_index=True),
+                build_knn(x, self.n_neighbors, backend=self.backend, progress=self.progress, return_index=True,
+                          client=self.client),
             )
         else:
             if knn.n_samples != n:

@@ -12,6 +12,7 @@ Two backends:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -130,6 +131,7 @@ def build_knn(
     exclude_self: bool = True,
     query_offset: int = 0,
     return_index: bool = False,
+    client: Any = None,
 ) -> KNNGraph | tuple[KNNGraph, NeighborIndex]:
     """Cosine k-nearest-neighbour graph of face embeddings.
 
@@ -156,6 +158,10 @@ def build_knn(
         Database row of the first query (``queries`` are rows ``query_offset ..`` of ``embeddings``).
     return_index : bool, default=False
         Also return a :class:`NeighborIndex` that can search new faces later without rebuilding.
+    client : dask.distributed.Client or str, optional
+        Shard the queries over the workers of a Dask cluster: the index is built once here and
+        shipped to each worker once (a memory-mapped ``.npy`` is mapped by the workers instead);
+        the graph is the one found without a client (see :mod:`imm_analysis.cluster.knn_dask`).
 
     Returns
     -------
@@ -191,6 +197,13 @@ def build_knn(
     if backend not in ("numpy", "faiss", "faiss-flat"):
         raise ValueError(f"backend must be 'auto', 'numpy', 'faiss' or 'faiss-flat', got {backend!r}")
     index = NeighborIndex(x, backend=backend, block_size=block_size)
+    if client is not None:  # scale-out: query blocks on the workers of a Dask cluster
+        from imm_analysis.cluster.knn_dask import search_on_cluster
+
+        graph = search_on_cluster(client, x, None if queries is None else q, k, backend=backend,
+                                  block_size=block_size, exclude_self=exclude_self,
+                                  query_offset=query_offset, progress=progress)
+        return (graph, index) if return_index else graph
     graph = index.search(q, k, exclude_self=exclude_self, query_offset=query_offset, progress=progress)
     return (graph, index) if return_index else graph
 

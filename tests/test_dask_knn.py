@@ -1,0 +1,54 @@
+"""build_knn / FigureClusterer with client=: the graph found without a client, memory-mapped input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.distributed")
+
+from imm_analysis.cluster.clusterer import FigureClusterer  # noqa: E402
+from imm_analysis.cluster.knn import build_knn, prepare_embeddings  # noqa: E402
+from imm_analysis.cluster.knn_dask import _mapped_file  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def people():
+    """Unit vectors of 450 synthetic people, 20 noisy faces each (float32): enough for FAISS IVF."""
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(450, 32))
+    x = np.repeat(centres, 20, axis=0) + 0.35 * rng.normal(size=(9000, 32))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss"])
+def test_sharded_graph_equals_local(dask_client, people, backend):
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    local = build_knn(people, 8, backend=backend, progress=False)
+    dist = build_knn(people, 8, backend=backend, progress=False, client=dask_client)
+    # same search split in blocks: the same neighbours (ties may swap), similarities within float rounding
+    assert (local.indices == dist.indices).mean() > 0.999
+    np.testing.assert_allclose(local.similarities, dist.similarities, atol=1e-5)
+
+
+def test_queries_sharded(dask_client, people):
+    q = people[100:400]
+    local = build_knn(people, 5, queries=q, exclude_self=True, query_offset=100, backend="numpy", progress=False)
+    dist = build_knn(people, 5, queries=q, exclude_self=True, query_offset=100, backend="numpy", progress=False,
+                     client=dask_client)
+    np.testing.assert_array_equal(local.indices, dist.indices)
+    assert not (dist.indices == np.arange(100, 400)[:, None]).any()
+
+
+def test_memory_mapped_embeddings_are_mapped_not_shipped(dask_client, people, tmp_path):
+    path = tmp_path / "emb.npy"
+    np.save(path, people)
+    mapped = np.load(path, mmap_mode="r")
+    assert _mapped_file(prepare_embeddings(mapped)) == str(path)  # no copy: the workers map the file
+    assert _mapped_file(people) is None
+    x = mapped[:2000]
+    labels = FigureClusterer(0.5, min_faces=1, backend="numpy").fit(np.asarray(x)).labels_
+    got = FigureClusterer(0.5, min_faces=1, backend="numpy", client=dask_client).fit(x).labels_
+    np.testing.assert_array_equal(labels, got)
