@@ -111,3 +111,17 @@ def test_workers_without_pack_fail_before_work(dask_client, model, crops, tmp_pa
 def test_cache_dir_required(dask_client, model, crops):
     with pytest.raises(ValueError, match="cache_dir is required"):
         embed_crops(crops[:2], model, progress=False, client=dask_client)
+
+
+def test_cli_scheduler_unreachable(pack_dir, faces_dir, tmp_path, monkeypatch, capsys):
+    from imm_analysis.cli import main
+
+    monkeypatch.setattr(dist, "CONNECT_TIMEOUT", 2.0)
+    photos = faces_dir / "photos" / "person_01"
+    argv = ["embed", str(photos), "--models", str(pack_dir), "--out", str(tmp_path / "out"), "-q",
+            "--scheduler", "tcp://127.0.0.1:9"]
+    assert main(argv) == 1
+    assert "--scheduler needs --cache-dir" in capsys.readouterr().err
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err and not (tmp_path / "out").exists()

@@ -91,3 +91,13 @@ def test_dask_quality_equals_pandas(dataset):
     _eq(hd_faces(ddf).compute(), hd_faces(pdf))
     sub = read_figures_dask(dataset, columns=["figure_id", "width"])
     assert list(sub.compute().columns) == ["figure_id", "width"]
+
+
+def test_cli_convert(sample_dir, tmp_path, capsys):
+    from imm_analysis.cli import main
+
+    assert main(["convert", str(sample_dir / "files"), str(tmp_path / "ds"), "--workers", "1", "-q"]) == 0
+    assert "420 figures" in capsys.readouterr().out
+    _eq(load_figures(tmp_path / "ds"), load_figures(sample_dir / "files"))
+    assert main(["convert", str(sample_dir / "files"), str(tmp_path / "ds"), "-q"]) == 1
+    assert "already holds a dataset" in capsys.readouterr().err

@@ -11,7 +11,11 @@ Subcommands, each a thin shell over the public functions:
 * ``diagnose``: "why no clusters?" (:func:`imm_analysis.diagnose_clustering`) for IMM exports or a
   local run;
 * ``report``: the retail visitor report (:func:`imm_analysis.visitor_report`) from IMM exports, a
-  run folder or a folder of images.
+  run folder or a folder of images;
+* ``convert EXPORTS OUT``: IMM JSON exports to a partitioned Parquet dataset
+  (:func:`imm_analysis.io.exports_to_parquet`), locally or on a Dask cluster (``--scheduler``).
+
+The commands that embed take ``--scheduler ADDRESS`` (with ``--cache-dir``) to embed on a Dask cluster.
 
 Every subcommand follows the same rules (:mod:`imm_analysis.cli._common`): input errors print
 one line ``imm-analysis: error: ...`` and exit 1 (``--debug`` shows tracebacks), warnings print
@@ -39,7 +43,7 @@ from imm_analysis.cli._common import PROG, UserError, captured_warnings, one_lin
 __all__ = ["main", "build_parser", "UserError", "SUBCOMMANDS"]
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("embed", "cluster", "diagnose", "report")
+SUBCOMMANDS: tuple[str, ...] = ("embed", "cluster", "diagnose", "report", "convert")
 
 
 def build_parser() -> argparse.ArgumentParser:

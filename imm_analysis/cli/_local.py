@@ -45,6 +45,9 @@ def add_local_options(group: argparse._ArgumentGroup, *, images_positional: bool
         group.add_argument("--images", metavar="PATH", help="an image or video, or a folder of them, to embed locally")
     group.add_argument("--models", metavar="PACK", help="insightface-style model pack folder (with images)")
     group.add_argument("--cache-dir", metavar="DIR", help="embedding cache folder (a later run skips cached files)")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="embed on a Dask cluster (e.g. tcp://10.0.0.5:8786); needs --cache-dir on storage "
+                       "every worker sees")
 
 
 def list_media(images: str, option: str = "--images") -> list[Path]:
@@ -100,12 +103,23 @@ def load_model(models: str, say: Progress):
     return FaceModel(models)
 
 
-def embed_local(images: str, model: Any, *, cache_dir: str | None, say: Progress, n_listed: int) -> LocalRun:
-    """Embed ``images`` with ``model``; unreadable files are warned about; no face at all is a UserError."""
+def embed_local(images: str, model: Any, *, cache_dir: str | None, say: Progress, n_listed: int,
+                scheduler: str | None = None) -> LocalRun:
+    """Embed ``images`` with ``model`` (on the Dask cluster at ``scheduler`` if given); unreadable files
+    are warned about; no face at all is a UserError."""
     from imm_analysis import embed_images
 
-    say(f"detecting and embedding faces in {images}")
-    res = embed_images(images, model, cache_dir=cache_dir, progress=say.enabled)
+    if scheduler and not cache_dir:
+        raise UserError("--scheduler needs --cache-dir DIR (a folder every Dask worker and this machine see)")
+    say(f"detecting and embedding faces in {images}" + (f" on the Dask cluster at {scheduler}" if scheduler else ""))
+    try:
+        res = embed_images(images, model, cache_dir=cache_dir, progress=say.enabled, client=scheduler or None)
+    except ConnectionError as exc:
+        raise UserError(f"--scheduler {scheduler}: {exc}") from None
+    except FileNotFoundError as exc:  # PackError: workers without the model pack
+        if not scheduler:
+            raise
+        raise UserError(f"--scheduler {scheduler}: {exc}") from None
     report_unreadable(res.errors, n_listed, say)
     n_read = len(res.files)
     if n_read == 0:
@@ -197,4 +211,5 @@ def local_input(args: argparse.Namespace, say: Progress, check_uris: Any = None)
     if check_uris is not None:
         check_uris([str(p.absolute()) for p in listed])
     model = load_model(args.models, say)
-    return embed_local(args.images, model, cache_dir=args.cache_dir, say=say, n_listed=len(listed))
+    return embed_local(args.images, model, cache_dir=args.cache_dir, say=say, n_listed=len(listed),
+                       scheduler=getattr(args, "scheduler", None))

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     listed = list_media(args.images, "IMAGES")
     out = check_out(args.out)
     model = load_model(args.models, say)
-    local = embed_local(args.images, model, cache_dir=args.cache_dir, say=say, n_listed=len(listed))
+    local = embed_local(args.images, model, cache_dir=args.cache_dir, say=say, n_listed=len(listed),
+                        scheduler=args.scheduler)
     save_run(Path(out), local)
     print(f"{len(local.figures):,} faces in {len(local.files):,} files embedded to {out}"
           + (f"; {len(local.errors)} unreadable file(s) in {out / 'errors.csv'}" if len(local.errors) else ""))
