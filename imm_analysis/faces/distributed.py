@@ -244,7 +244,8 @@ def embed_on_cluster(
     progress : bool, default=True
         One tqdm bar over files done for the whole run.
     task_files : int, optional
-        Files per task; default about eight tasks per worker, at most ``chunk_files``.
+        Files per task. Default: at least ``chunk_files`` (a task commits whole chunks), about four
+        tasks per worker on large runs, at most one task per worker's share.
     on_progress : callable, optional
         Called as ``on_progress(files_done, files_total)`` after each finished task.
 
@@ -288,9 +289,13 @@ def embed_on_cluster(
         assert cache is not None
         cache_args = (str(Path(cache_dir).expanduser()), model.model_id, model.embedding_dim, cache.settings)
         n_workers = max(1, len(problems))
-        size = task_files or max(1, min(int(options["chunk_files"]), math.ceil(len(items) / (8 * n_workers))))
+        # a task commits whole chunks (each chunk costs a few fsynced files): at least chunk_files per
+        # task, about four tasks per worker on large runs, one per worker on small ones
+        chunk = int(options["chunk_files"])
+        n = max(1, len(items))
+        size = task_files or max(1, min(max(chunk, math.ceil(n / (4 * n_workers))), math.ceil(n / n_workers)))
         batches = [items[i : i + size] for i in range(0, len(items), size)]
-        opts = dict(options, chunk_files=min(int(options["chunk_files"]), size))
+        opts = dict(options, chunk_files=min(chunk, size))
         token = uuid.uuid4().hex[:8]
         futures = [
             client.submit(_embed_batch, kind, b, spec, model.model_id, cache_args, opts,
