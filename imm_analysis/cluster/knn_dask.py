@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from imm_analysis.cluster.knn import KNNGraph, _drop_self, _faiss_index, _pad, _rescore, _search_numpy
+from imm_analysis.cluster.knn import (
+    KNNGraph,
+    _drop_self,
+    _faiss_index,
+    _pad,
+    _rescore,
+    _search_faiss,
+    _search_numpy,
+)
 
 __all__ = ["search_on_cluster"]
 
@@ -71,7 +79,8 @@ def _payload_parts(payload: dict) -> tuple[Any, np.ndarray]:
 
 
 def _search_shard(payload: dict, start: int, stop: int, queries: np.ndarray | None, k: int,
-                  exclude_self: bool, query_offset: int, block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+                  exclude_self: bool, query_offset: int, block_size: int | None,
+                  probes: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     index, x = _payload_parts(payload)
     q = np.ascontiguousarray(x[start:stop]) if queries is None else queries
     n = len(x)
@@ -79,7 +88,9 @@ def _search_shard(payload: dict, start: int, stop: int, queries: np.ndarray | No
     if index is None:
         idx, sims = _search_numpy(x, q, kk, block_size, False)
     else:
-        _, idx = index.search(q, kk)
+        # the coarse lists of the shard's rows (computed once with the index) let the queries be
+        # scanned in list order, as in one process
+        idx = _search_faiss(index, q, kk, probes=probes, progress=False)
         idx, sims = _rescore(q, np.asarray(x), idx)
     if exclude_self:
         idx, sims = _drop_self(idx, sims, int(query_offset) + start)
@@ -132,13 +143,13 @@ def search_on_cluster(
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         m = len(x) if queries is None else len(queries)
-        index_bytes, nprobe = None, None
+        index_bytes, nprobe, probes = None, None, None
         if m * len(x) <= 5e7:  # as NeighborIndex.search: small searches are exact
             backend = "numpy"
         if backend in ("faiss", "faiss-flat") and len(x) and m:
             import faiss
 
-            index, _ = _faiss_index(x, exact=backend == "faiss-flat")
+            index, probes = _faiss_index(x, exact=backend == "faiss-flat")
             nprobe = getattr(index, "nprobe", None)
             index_bytes = faiss.serialize_index(index)
             del index
@@ -152,8 +163,10 @@ def search_on_cluster(
         for start in range(0, m, size):
             stop = min(start + size, m)
             q = None if queries is None else queries[start:stop]
+            shard_probes = None if probes is None or queries is not None else (probes[0][start:stop],
+                                                                                 probes[1][start:stop])
             futures.append(client.submit(_search_shard, shipped, start, stop, q, k, exclude_self, query_offset,
-                                         block_size, pure=False))
+                                         block_size, shard_probes, pure=False))
         bar = tqdm(total=len(futures), desc=f"kNN on {n_workers} workers", unit="block", disable=not progress)
         try:
             for f in futures:
