@@ -73,7 +73,7 @@ def bench_embed(args, tmp: Path) -> dict:
     for name, files, fn in runs:
         k = [0]
 
-        def local(files=files, fn=fn, k=k):
+        def local(files=files, fn=fn, k=k, name=name):
             k[0] += 1
             return fn(files, model, progress=False, cache_dir=tmp / f"local-{name}-{k[0]}")
 
