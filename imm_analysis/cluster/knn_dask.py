@@ -163,8 +163,9 @@ def search_on_cluster(
         for start in range(0, m, size):
             stop = min(start + size, m)
             q = None if queries is None else queries[start:stop]
-            shard_probes = None if probes is None or queries is not None else (probes[0][start:stop],
-                                                                                 probes[1][start:stop])
+            shard_probes = None
+            if probes is not None and queries is None:  # shipped as data, not in the task graph
+                [shard_probes] = client.scatter([(probes[0][start:stop], probes[1][start:stop])], hash=False)
             futures.append(client.submit(_search_shard, shipped, start, stop, q, k, exclude_self, query_offset,
                                          block_size, shard_probes, pure=False))
         bar = tqdm(total=len(futures), desc=f"kNN on {n_workers} workers", unit="block", disable=not progress)
