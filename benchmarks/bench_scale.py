@@ -6,9 +6,9 @@ Prints, in one run:
    (``embed_crops`` / ``embed_images`` without a client), then on a ``LocalCluster`` of 1 and of 2
    worker processes (1 thread each) on the same cores; the ratio of 2 workers to in-process
    (target >= 0.90: the overhead of distribution) and the per-task scheduler overhead in
-   milliseconds (round trip of empty tasks). Cluster runs are warm: each worker has loaded the
-   model once (the pack check) before the timed run, which writes into a fresh cache folder;
-   the in-process run also writes its cache, so both do the same work;
+   milliseconds (round trip of empty tasks). Every timed run is warm (one untimed run before it,
+   in process and on each cluster: the model loaded, onnxruntime has seen every input shape) and
+   writes into a fresh cache folder, in process too, so both do the same work;
 2. ``exports_to_parquet`` of the JSON Lines export of ``bench_load.py`` (``--export-n`` faces),
    then reading three columns back (``load_figures(dataset, columns=...)``) against
    ``load_figures`` on the JSON (target: >= 10x faster);
@@ -77,6 +77,7 @@ def bench_embed(args, tmp: Path) -> dict:
             k[0] += 1
             return fn(files, model, progress=False, cache_dir=tmp / f"local-{name}-{k[0]}")
 
+        fn(files, model, progress=False, cache_dir=tmp / f"warm-local-{name}")  # warm: sessions see every shape once
         t, res = _best(local, args.repeat)
         out[(name, "in-process")] = len(files) / t
         print(f"embed {name}: in-process {len(files)} files, {len(res.figures)} faces in {t:.2f} s "
@@ -85,7 +86,8 @@ def bench_embed(args, tmp: Path) -> dict:
         cluster, client = _cluster(n_workers)
         try:
             for name, files, fn in runs:
-                fn(files[:4], model1, progress=False, client=client, cache_dir=tmp / "warm")  # models loaded
+                # warm, as in-process: each worker has loaded the model and run every input shape once
+                fn(files, model1, progress=False, client=client, cache_dir=tmp / f"warm{n_workers}-{name}")
                 k = [0]
 
                 def dist(files=files, fn=fn, k=k, client=client, n_workers=n_workers, name=name):
