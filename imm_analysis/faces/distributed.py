@@ -334,7 +334,7 @@ def _assemble(model: FaceModel, items: list[_Item], cache: EmbeddingCache, answe
     from imm_analysis.faces.prefetch import _Loaded
 
     run = run_cls(model, items, cache, 1, 1)
-    pos = 0
+    pos = new = 0
     for ans in answers:
         for stage, key, err in ans["items"]:
             item = items[pos]
@@ -352,8 +352,10 @@ def _assemble(model: FaceModel, items: list[_Item], cache: EmbeddingCache, answe
                 if key not in run.cached:
                     raise RuntimeError(f"internal error: {item.path} is not in the cache {cache.dir} after its task")
                 run.settled(pos, _Loaded(item, key=key, sha=key.split("@")[0], cached=True))
+                new += stage == "new"
             pos += 1
     run.pending_errors = []  # the workers committed them
-    for name in ("cached_files", "new_files"):
-        run.stats[name] = sum(a["stats"][name] for a in answers)
+    # as one process counts them: files embedded by this run, files found in the cache
+    run.stats["cached_files"] -= new
+    run.stats["new_files"] = new
     return run.result()
