@@ -200,7 +200,9 @@ def build_knn(
     if client is not None:  # scale-out: query blocks on the workers of a Dask cluster
         from imm_analysis.cluster.knn_dask import search_on_cluster
 
-        graph = search_on_cluster(client, x, None if queries is None else q, k, backend=backend,
+        kernels = {"graph": KNNGraph, "faiss_index": _faiss_index, "search_numpy": _search_numpy,
+                   "search_faiss": _search_faiss, "rescore": _rescore, "drop_self": _drop_self, "pad": _pad}
+        graph = search_on_cluster(client, kernels, x, None if queries is None else q, k, backend=backend,
                                   block_size=block_size, exclude_self=exclude_self,
                                   query_offset=query_offset, progress=progress)
         return (graph, index) if return_index else graph

@@ -14,6 +14,9 @@ never copied per worker. Other arrays are shipped once per worker.
 Memory per worker: the index (1 byte per dimension and face for IVF-SQ8, plus the embeddings
 mapped or shipped for exact re-scoring) and one block of results (12 bytes per query and
 neighbour).
+
+The search kernels come from :mod:`imm_analysis.cluster.knn` as an argument (``kernels``), so
+this module imports nothing from it (no import cycle); workers unpickle them by reference.
 """
 
 from __future__ import annotations
@@ -24,16 +27,6 @@ import uuid
 from typing import Any
 
 import numpy as np
-
-from imm_analysis.cluster.knn import (
-    KNNGraph,
-    _drop_self,
-    _faiss_index,
-    _pad,
-    _rescore,
-    _search_faiss,
-    _search_numpy,
-)
 
 __all__ = ["search_on_cluster"]
 
@@ -78,9 +71,11 @@ def _payload_parts(payload: dict) -> tuple[Any, np.ndarray]:
     return hit
 
 
-def _search_shard(payload: dict, start: int, stop: int, queries: np.ndarray | None, k: int,
+def _search_shard(payload: dict, kernels: dict[str, Any], start: int, stop: int, queries: np.ndarray | None, k: int,
                   exclude_self: bool, query_offset: int, block_size: int | None,
                   probes: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    _search_numpy, _search_faiss, _rescore = kernels["search_numpy"], kernels["search_faiss"], kernels["rescore"]
+    _drop_self, _pad = kernels["drop_self"], kernels["pad"]
     index, x = _payload_parts(payload)
     q = np.ascontiguousarray(x[start:stop]) if queries is None else queries
     n = len(x)
@@ -100,6 +95,7 @@ def _search_shard(payload: dict, start: int, stop: int, queries: np.ndarray | No
 
 def search_on_cluster(
     client: Any,
+    kernels: dict[str, Any],
     x: np.ndarray,
     queries: np.ndarray | None,
     k: int,
@@ -110,12 +106,15 @@ def search_on_cluster(
     query_offset: int = 0,
     progress: bool = False,
     shards: int | None = None,
-) -> KNNGraph:
+) -> Any:
     """The kNN graph of ``queries`` (None: the rows of ``x``) against ``x``, searched on the workers.
 
     Parameters
     ----------
     client : dask.distributed.Client or str
+    kernels : dict
+        ``graph`` (:class:`~imm_analysis.cluster.knn.KNNGraph`), ``faiss_index``, ``search_numpy``,
+        ``search_faiss``, ``rescore``, ``drop_self`` and ``pad`` of :mod:`imm_analysis.cluster.knn`.
     x : ndarray of float32, shape (n, dim)
         Unit-length rows (:func:`imm_analysis.cluster.knn.prepare_embeddings`); a memory-mapped
         ``.npy`` is mapped by the workers instead of shipped.
@@ -149,7 +148,7 @@ def search_on_cluster(
         if backend in ("faiss", "faiss-flat") and len(x) and m:
             import faiss
 
-            index, probes = _faiss_index(x, exact=backend == "faiss-flat")
+            index, probes = kernels["faiss_index"](x, exact=backend == "faiss-flat")
             nprobe = getattr(index, "nprobe", None)
             index_bytes = faiss.serialize_index(index)
             del index
@@ -166,7 +165,7 @@ def search_on_cluster(
             shard_probes = None
             if probes is not None and queries is None:  # shipped as data, not in the task graph
                 [shard_probes] = client.scatter([(probes[0][start:stop], probes[1][start:stop])], hash=False)
-            futures.append(client.submit(_search_shard, shipped, start, stop, q, k, exclude_self, query_offset,
+            futures.append(client.submit(_search_shard, shipped, kernels, start, stop, q, k, exclude_self, query_offset,
                                          block_size, shard_probes, pure=False))
         bar = tqdm(total=len(futures), desc=f"kNN on {n_workers} workers", unit="block", disable=not progress)
         try:
@@ -177,8 +176,8 @@ def search_on_cluster(
             bar.close()
             client.cancel([shipped])
         if not parts:
-            return _pad(np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32), k)
-        return KNNGraph(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+            return kernels["pad"](np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32), k)
+        return kernels["graph"](np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     finally:
         if created:
             client.close()

@@ -11,29 +11,29 @@ never the figures frame itself. Percentiles are exact, as in pandas, so the answ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-
-from imm_analysis.quality.summary import _summary_data
 
 __all__ = ["gather_summary_data"]
 
 
 def gather_summary_data(
-    ddf: Any, keys: list[str], rule: Any, min_size: float | None, max_pose: float | None,
-    min_quality: float | None,
+    ddf: Any, rows: Callable[..., pd.DataFrame], keys: list[str], *args: Any,
 ) -> pd.DataFrame:
-    """The per-face summary rows of every partition of ``ddf``, computed in parallel and concatenated.
+    """``rows(partition, keys, *args)`` of every partition of ``ddf``, computed in parallel and concatenated.
+
+    ``rows`` is :func:`imm_analysis.quality.summary._summary_data` (passed in, so this module
+    imports nothing from the summary).
 
     Examples
     --------
     >>> from imm_analysis.io import read_figures_dask
-    >>> rows = gather_summary_data(read_figures_dask("ds"), [], None, None, None, None)  # doctest: +SKIP
+    >>> rows = gather_summary_data(read_figures_dask("ds"), _summary_data, [], None, None, None, None)  # doctest: +SKIP
     """
-    args = (keys, rule, min_size, max_pose, min_quality)
-    meta = _summary_data(ddf._meta, *args)
-    parts = ddf.map_partitions(_summary_data, *args, meta=meta)
+    meta = rows(ddf._meta, keys, *args)
+    parts = ddf.map_partitions(rows, keys, *args, meta=meta)
     data = parts.compute()
     data = data.reset_index(drop=True)
     for i, k in enumerate(keys):  # partitions may carry different categories: the frame's dtype again

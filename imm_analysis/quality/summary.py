@@ -79,7 +79,7 @@ def quality_summary(
     if _is_dask(figures):  # per partition: the rule and the measures; combined: the group statistics
         from imm_analysis.quality.scale import gather_summary_data
 
-        data = gather_summary_data(figures, keys, rule, min_size, max_pose, min_quality)
+        data = gather_summary_data(figures, _summary_data, keys, rule, min_size, max_pose, min_quality)
     else:
         data = _summary_data(figures, keys, rule, min_size, max_pose, min_quality)
     n = len(data)
