@@ -58,7 +58,7 @@ def _payload_parts(payload: dict) -> tuple[Any, np.ndarray]:
         hit = _CACHE.get(token)
         if hit is None:
             x = np.load(payload["path"], mmap_mode="r") if payload["path"] else payload["x"]
-            index = None
+            index: Any = None
             if payload["faiss"] is not None:
                 import faiss
 
