@@ -218,6 +218,8 @@ class SearchLibrary:
         The library's threshold and score scale (None while it has fewer than 3 items).
     model_id : str
         The :attr:`FaceModel.model_id` of the embeddings.
+    model_pack : str or None
+        The folder of the model pack it was built with (recorded, never loaded by itself).
     fps, gap : float
         Video sampling rate and the longest absence inside a track (seconds).
     path : Path or None
@@ -225,7 +227,9 @@ class SearchLibrary:
 
     Examples
     --------
-    >>> lib = build_search_library("../shared/faces/video", model)  # doctest: +SKIP (needs a model pack)
+    (These need a model pack or a built library, so they are not run as doctests.)
+
+    >>> lib = build_search_library("../shared/faces/video", model)  # doctest: +SKIP
     >>> lib.search("../shared/faces/video/lin-manuel-miranda.png")  # doctest: +SKIP
     """
 
@@ -254,6 +258,7 @@ class SearchLibrary:
         self.model_id, self.fps, self.gap, self.target_fmr = model_id, float(fps), float(gap), float(target_fmr)
         self.errors = errors if errors is not None else _empty(_ERROR_DTYPES)
         self.model = model
+        self.model_pack: str | None = str(model.pack) if model is not None else None
         self.path = Path(path) if path is not None else None
         self.calibration: Calibration | None = None
         self._indexes: dict[str | None, tuple[NeighborIndex, np.ndarray]] = {}
@@ -294,7 +299,9 @@ class SearchLibrary:
 
         Examples
         --------
-        >>> lib.score([0.2, 0.9])  # doctest: +SKIP (needs a built library)
+        (These need a model pack or a built library, so they are not run as doctests.)
+
+        >>> lib.score([0.2, 0.9])  # doctest: +SKIP
         array([0.03, 0.99])
         """
         if self.calibration is None:  # no calibration: a fixed map of cosine [-1, 1] to [0, 1]
@@ -339,7 +346,9 @@ class SearchLibrary:
 
         Examples
         --------
-        >>> rows, sims = lib.neighbors(lib.item_embeddings[:2], 3)  # doctest: +SKIP (needs a built library)
+        (These need a model pack or a built library, so they are not run as doctests.)
+
+        >>> rows, sims = lib.neighbors(lib.item_embeddings[:2], 3)  # doctest: +SKIP
         """
         from imm_analysis.cluster.knn import prepare_embeddings
 
@@ -422,7 +431,9 @@ class SearchLibrary:
 
         Examples
         --------
-        >>> hits = lib.search("../shared/faces/video/lin-manuel-miranda.png")  # doctest: +SKIP (needs a model pack)
+        (These need a model pack or a built library, so they are not run as doctests.)
+
+        >>> hits = lib.search("../shared/faces/video/lin-manuel-miranda.png")  # doctest: +SKIP
         >>> hits[["media_type", "start_time", "end_time", "score"]]  # doctest: +SKIP
         """
         if int(max_results) < 1:
@@ -449,7 +460,9 @@ class SearchLibrary:
 
         Examples
         --------
-        >>> lib.track_points(lib.items["track_id"].dropna().iloc[0])  # doctest: +SKIP (needs a built library)
+        (These need a model pack or a built library, so they are not run as doctests.)
+
+        >>> lib.track_points(lib.items["track_id"].dropna().iloc[0])  # doctest: +SKIP
         """
         f = self.faces.loc[(self.faces["track_id"] == track_id).fillna(False).to_numpy(bool)]
         if not len(f):
@@ -465,7 +478,9 @@ class SearchLibrary:
 
         Examples
         --------
-        >>> lib.apply_state(state).items["label_name"].value_counts()  # doctest: +SKIP (needs a built library)
+        (These need a model pack or a built library, so they are not run as doctests.)
+
+        >>> lib.apply_state(state).items["label_name"].value_counts()  # doctest: +SKIP
         """
         from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE
 
@@ -500,7 +515,9 @@ class SearchLibrary:
 
         Examples
         --------
-        >>> lib.add("../shared/faces/photos/person_01")  # doctest: +SKIP (needs a model pack)
+        (These need a model pack or a built library, so they are not run as doctests.)
+
+        >>> lib.add("../shared/faces/photos/person_01")  # doctest: +SKIP
         """
         from imm_analysis.faces.embed import resolve_sources
         from imm_analysis.io.media import file_sha256
@@ -529,7 +546,9 @@ class SearchLibrary:
 
         Examples
         --------
-        >>> lib.remove(lib.media["media_id"].iloc[0])  # doctest: +SKIP (needs a built library)
+        (These need a model pack or a built library, so they are not run as doctests.)
+
+        >>> lib.remove(lib.media["media_id"].iloc[0])  # doctest: +SKIP
         """
         ids = {media_ids} if isinstance(media_ids, str) else set(map(str, media_ids))
         unknown = sorted(ids - set(self.media["media_id"].astype(str)))
@@ -554,6 +573,7 @@ class SearchLibrary:
         if model.model_id != self.model_id:
             raise ValueError(f"the library was built with {self.model_id!r}; this model is {model.model_id!r}")
         self.model = model
+        self.model_pack = str(model.pack)
         return model
 
     def _merge(self, res: EmbedResult, known_items: np.ndarray | None) -> None:
@@ -574,7 +594,9 @@ class SearchLibrary:
 
         Examples
         --------
-        >>> lib.save("outputs/library")  # doctest: +SKIP (needs a built library)
+        (These need a model pack or a built library, so they are not run as doctests.)
+
+        >>> lib.save("outputs/library")  # doctest: +SKIP
         """
         from imm_analysis.io.atomic import atomic_save_npy, atomic_write_bytes
         from imm_analysis.io.parquet import write_frame
@@ -586,7 +608,7 @@ class SearchLibrary:
             write_frame(frame, folder / f"{name}.parquet")
         atomic_save_npy(folder / "faces.npy", self.face_embeddings)
         atomic_save_npy(folder / "items.npy", self.item_embeddings)
-        meta = {"format": _FORMAT, "model_id": self.model_id, "fps": self.fps, "gap": self.gap,
+        meta = {"format": _FORMAT, "model_id": self.model_id, "model_pack": self.model_pack, "fps": self.fps, "gap": self.gap,
                 "target_fmr": self.target_fmr, "counts": {"media": len(self.media), "faces": len(self.faces),
                                                           "items": len(self.items)}}
         atomic_write_bytes(folder / "library.json", json.dumps(meta, indent=1).encode())
@@ -606,7 +628,9 @@ class SearchLibrary:
 
         Examples
         --------
-        >>> lib = SearchLibrary.load("outputs/library", model=model)  # doctest: +SKIP (needs a saved library)
+        (These need a model pack or a built library, so they are not run as doctests.)
+
+        >>> lib = SearchLibrary.load("outputs/library", model=model)  # doctest: +SKIP
         """
         from imm_analysis.io.parquet import read_frame
 
@@ -631,6 +655,7 @@ class SearchLibrary:
                   _typed(frames["items"], _ITEM_DTYPES), iemb, model_id=meta["model_id"], fps=meta["fps"],
                   gap=meta["gap"], target_fmr=meta.get("target_fmr", 1e-5),
                   errors=_typed(frames["errors"], _ERROR_DTYPES), path=folder)
+        lib.model_pack = meta.get("model_pack")
         if model is not None:
             lib._model(model)
         return lib
@@ -706,8 +731,10 @@ def build_search_library(
 
     Examples
     --------
+    (These need a model pack or a built library, so they are not run as doctests.)
+
     >>> from imm_analysis import FaceModel, build_search_library
-    >>> model = FaceModel("../shared/models/mbf128_det500m")  # doctest: +SKIP (needs a model pack)
+    >>> model = FaceModel("../shared/models/mbf128_det500m")  # doctest: +SKIP
     >>> lib = build_search_library("../shared/faces/video", model, fps=2)  # doctest: +SKIP
     >>> lib.search("../shared/faces/video/lin-manuel-miranda.png")  # doctest: +SKIP
     """

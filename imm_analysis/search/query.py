@@ -73,7 +73,9 @@ def image_faces(image: Any, model: FaceModel) -> ImageFaces:
 
     Examples
     --------
-    >>> faces = image_faces("../shared/faces/group/t1.jpg", model)  # doctest: +SKIP (needs a model pack)
+    (These need a model pack or a built library, so they are not run as doctests.)
+
+    >>> faces = image_faces("../shared/faces/group/t1.jpg", model)  # doctest: +SKIP
     >>> len(faces.boxes)  # doctest: +SKIP
     6
     """
@@ -96,7 +98,9 @@ def largest_face(image: Any, model: FaceModel) -> np.ndarray:
 
     Examples
     --------
-    >>> largest_face("../shared/faces/video/lin-manuel-miranda.png", model).shape  # doctest: +SKIP (needs a model pack)
+    (These need a model pack or a built library, so they are not run as doctests.)
+
+    >>> largest_face("../shared/faces/video/lin-manuel-miranda.png", model).shape  # doctest: +SKIP
     (128,)
     """
     return image_faces(image, model).embeddings[0]
