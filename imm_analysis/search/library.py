@@ -274,6 +274,48 @@ class SearchLibrary:
         return (f"SearchLibrary({n_img} photos, {len(self.media) - n_img} videos, {len(self.items)} items, "
                 f"{len(self.faces)} faces, threshold={t}, model_id={self.model_id!r})")
 
+    @classmethod
+    def from_result(
+        cls,
+        result: EmbedResult,
+        *,
+        fps: float,
+        gap: float | None = None,
+        state: ClusterState | None = None,
+        target_fmr: float = 1e-5,
+        model: FaceModel | None = None,
+    ) -> SearchLibrary:
+        """A library from faces already embedded (an :class:`~imm_analysis.faces.embed.EmbedResult`).
+
+        Parameters
+        ----------
+        result : EmbedResult
+            What :func:`imm_analysis.embed_images` returned, videos sampled at ``fps``.
+        fps : float
+            The ``video_fps`` the videos were sampled at.
+        gap, state, target_fmr
+            As in :func:`build_search_library`.
+        model : FaceModel, optional
+            Kept for searches by image and :meth:`add`.
+
+        Examples
+        --------
+        (These need a model pack or a built library, so they are not run as doctests.)
+        >>> res = embed_images("../shared/faces/video", model, video_fps=2)  # doctest: +SKIP
+        >>> lib = SearchLibrary.from_result(res, fps=2, model=model)  # doctest: +SKIP
+        """
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps!r}")
+        dim = result.embeddings.shape[1] if result.embeddings.ndim == 2 and result.embeddings.shape[1] else (
+            model.embedding_dim if model is not None else 0)
+        lib = cls(_empty(_MEDIA_DTYPES), _empty(_FACE_DTYPES), np.zeros((0, dim), np.float32),
+                  _empty(_ITEM_DTYPES), np.zeros((0, dim), np.float32), model_id=result.model_id, fps=fps,
+                  gap=default_gap(fps, gap), target_fmr=target_fmr, model=model)
+        lib._merge(result, known_items=None)
+        if state is not None:
+            lib.apply_state(state)
+        return lib
+
     # ------------------------------------------------------------------ calibration and index
     def _recalibrate(self) -> None:
         self._indexes.clear()
@@ -740,15 +782,12 @@ def build_search_library(
     """
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
-    g = default_gap(fps, gap)
     res = _embed(source, model, fps, Path(path) if path is not None else None, progress)
-    dim = res.embeddings.shape[1] if res.embeddings.ndim == 2 else model.embedding_dim
-    lib = SearchLibrary(_empty(_MEDIA_DTYPES), _empty({**_FACE_DTYPES}), np.zeros((0, dim), np.float32),
-                        _empty(_ITEM_DTYPES), np.zeros((0, dim), np.float32), model_id=res.model_id, fps=fps,
-                        gap=g, target_fmr=target_fmr, model=model)
-    lib._merge(res, known_items=None)
-    if state is not None:
-        lib.apply_state(state)
+    if len(res.files) == 0 and len(res.errors):
+        first = res.errors.iloc[0]
+        raise ValueError(f"nothing could be indexed: {len(res.errors)} file(s) failed, the first "
+                         f"{first['uri']}: {first['reason']}")
+    lib = SearchLibrary.from_result(res, fps=fps, gap=gap, state=state, target_fmr=target_fmr, model=model)
     if path is not None:
         lib.save(path)
     return lib
