@@ -140,7 +140,7 @@ def test_each_labelled_person_finds_their_own_photos_first(setup, faces_dir):
     labelled = rel.isin(labels["identity"] + "/" + labels["file"]) & single & (lib.items["media_type"] == "image")
     who = rel.str.split("/").str[0]
     failures = []
-    for person, group in labels.groupby("identity"):
+    for person in sorted(labels["identity"].unique()):
         rows = lib.items.index[labelled & (who == person)]
         for r in rows:
             hits = lib.search(lib.items.at[r, "figure_id"], threshold=-1.0, media_type="image", max_results=60)
