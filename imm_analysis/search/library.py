@@ -22,11 +22,11 @@ Layout
 
 A track's embedding is the mean of its (at most) five best-quality faces, normalised.
 
-Neighbour search uses :class:`imm_analysis.cluster.knn.NeighborIndex` with the backend that
+Neighbour search (:mod:`imm_analysis.search.index`) uses the backend that
 :func:`imm_analysis.cluster.knn.resolve_backend` picks for the library's size: exact blockwise
-float32 products up to :data:`~imm_analysis.cluster.knn.EXACT_MAX_N` items (never an n x n
-matrix), FAISS's inverted file index above when ``faiss`` is installed (the ``fast`` extra),
-candidates re-scored exactly.
+float32 products (:class:`imm_analysis.cluster.knn.NeighborIndex`) up to
+:data:`~imm_analysis.cluster.knn.EXACT_MAX_N` items (never an n x n matrix), FAISS's inverted
+file index above when ``faiss`` is installed (the ``fast`` extra), candidates re-ranked exactly.
 
 Persistence
 -----------
@@ -54,10 +54,10 @@ from imm_analysis.search.score import Calibration, calibrate_library, similarity
 from imm_analysis.search.tracks import default_gap, link_faces, track_embeddings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imm_analysis.cluster.knn import NeighborIndex
     from imm_analysis.cluster.state import ClusterState
     from imm_analysis.faces.embed import EmbedResult
     from imm_analysis.faces.model import FaceModel
+    from imm_analysis.search.index import ItemIndex
 
 __all__ = ["SearchLibrary", "build_search_library", "RESULT_COLUMNS"]
 
@@ -261,7 +261,7 @@ class SearchLibrary:
         self.model_pack: str | None = str(model.pack) if model is not None else None
         self.path = Path(path) if path is not None else None
         self.calibration: Calibration | None = None
-        self._indexes: dict[str | None, tuple[NeighborIndex, np.ndarray]] = {}
+        self._indexes: dict[str | None, tuple[ItemIndex, np.ndarray]] = {}
         self._tokens: dict[str, dict[str, Any]] = {}
         self._recalibrate()
 
@@ -350,8 +350,8 @@ class SearchLibrary:
             return np.clip((np.asarray(similarity, np.float64) + 1.0) / 2.0, 0.0, 1.0)
         return similarity_score(similarity, self.calibration.threshold, self.calibration.scale)
 
-    def _index(self, media_type: str | None) -> tuple[NeighborIndex, np.ndarray]:
-        from imm_analysis.cluster.knn import NeighborIndex, resolve_backend
+    def _index(self, media_type: str | None) -> tuple[ItemIndex, np.ndarray]:
+        from imm_analysis.search.index import ItemIndex
 
         if media_type not in self._indexes:
             if media_type is None:
@@ -359,12 +359,7 @@ class SearchLibrary:
             else:
                 rows = np.flatnonzero((self.items["media_type"] == media_type).fillna(False).to_numpy(bool))
             x = self.item_embeddings if media_type is None else self.item_embeddings[rows]
-            index = NeighborIndex(x, backend=resolve_backend("auto", len(x)))
-            if index.backend != "numpy" and len(x) >= 100_000:
-                # NeighborIndex builds its FAISS index on the first search large enough to need it;
-                # build it now so that single queries do not scan every row
-                index.search(x[: int(5e7 // len(x)) + 1], 1, exclude_self=False)
-            self._indexes[media_type] = (index, rows)
+            self._indexes[media_type] = (ItemIndex(x), rows)
         return self._indexes[media_type]
 
     def neighbors(
@@ -402,10 +397,9 @@ class SearchLibrary:
         index, rows = self._index(media_type)
         if len(rows) == 0:
             return np.full((len(q), k), -1, np.int64), np.full((len(q), k), -np.inf, np.float32)
-        g = index.search(q, int(k), exclude_self=False)
-        idx = g.indices
+        idx, sims = index.search(q, int(k))
         out = np.where(idx >= 0, rows[np.clip(idx, 0, None)], -1)
-        return out, g.similarities
+        return out, sims
 
     # ------------------------------------------------------------------ queries
     def query_embedding(self, query: Any) -> np.ndarray:
