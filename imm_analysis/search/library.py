@@ -79,8 +79,8 @@ _ITEM_DTYPES = {"item_id": "string", "media_id": "string", "uri": "string", "med
                 "left": "Int64", "top": "Int64", "width": "Int64", "height": "Int64", "face_count": "Int64",
                 "face_quality": "float64", "figure_cluster_id": "string", "label_name": "string"}
 _ERROR_DTYPES = {"uri": "string", "path": "string", "file_id": "string", "error": "string", "reason": "string"}
-#: Looser identity check for a face whose box overlaps its track's last box (x target FMR).
-_LINK_FMR_FACTOR = 100.0
+#: False-match rate of the looser identity check for a face whose box overlaps its track's last box.
+_LINK_LOOSE_FMR = 1e-2
 
 
 def _typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
@@ -107,11 +107,63 @@ def _chains(faces: pd.DataFrame, emb: np.ndarray, fps: float) -> np.ndarray:
     return labels
 
 
-def _link_thresholds(reference: np.ndarray, target_fmr: float) -> tuple[float, float]:
+_MAX_KNOWN = 50_000
+
+
+def _pairs_within(groups: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs of rows inside each group (at most ``_MAX_KNOWN`` in all, the first groups first)."""
+    a: list[np.ndarray] = []
+    b: list[np.ndarray] = []
+    total = 0
+    for rows in groups:
+        if len(rows) < 2 or total >= _MAX_KNOWN:
+            continue
+        i, j = np.triu_indices(len(rows), 1)
+        a.append(np.asarray(rows)[i])
+        b.append(np.asarray(rows)[j])
+        total += len(i)
+    if not a:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(a)[:_MAX_KNOWN], np.concatenate(b)[:_MAX_KNOWN]
+
+
+def _dots(x: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", x[i], x[j]).astype(np.float64) if len(i) else np.zeros(0)
+
+
+def _known_face_pairs(faces: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of faces known to be different people: two faces of one photo or one video sample."""
+    key = faces["media_id"].astype(str) + "@" + faces["timestamp"].astype("float64").round(4).astype(str)
+    return _pairs_within(key.groupby(key, sort=False).indices.values())
+
+
+def _known_item_pairs(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of items known to be different people: faces of one photo, tracks of one video overlapping in time."""
+    is_video = (items["media_type"] == "video").fillna(False).to_numpy(bool)
+    photo_groups = items.loc[~is_video].groupby("media_id", sort=False).indices
+    pi, pj = _pairs_within(np.flatnonzero(~is_video)[g] for g in photo_groups.values())
+    a, b = [pi], [pj]
+    vid = np.flatnonzero(is_video)
+    start = items["start_time"].to_numpy(np.float64)
+    end = items["end_time"].to_numpy(np.float64)
+    total = len(pi)
+    for g in items.iloc[vid].groupby("media_id", sort=False).indices.values():
+        rows = vid[g][:2000]
+        if len(rows) < 2 or total >= _MAX_KNOWN:
+            continue
+        s, e = start[rows], end[rows]
+        i, j = np.triu_indices(len(rows), 1)
+        overlap = (s[i] <= e[j]) & (s[j] <= e[i])
+        a.append(rows[i[overlap]])
+        b.append(rows[j[overlap]])
+        total += int(overlap.sum())
+    return np.concatenate(a)[:_MAX_KNOWN], np.concatenate(b)[:_MAX_KNOWN]
+
+
+def _link_thresholds(reference: np.ndarray, known: np.ndarray, target_fmr: float) -> tuple[float, float]:
     """Identity check for linking (strict, and loose for overlapping boxes) from ``reference`` items."""
-    strict = calibrate_library(reference, target_fmr=target_fmr)
-    loose_fmr = min(0.01, target_fmr * _LINK_FMR_FACTOR)
-    loose = calibrate_library(reference, target_fmr=loose_fmr)
+    strict = calibrate_library(reference, target_fmr=target_fmr, known=known)
+    loose = calibrate_library(reference, target_fmr=max(target_fmr, _LINK_LOOSE_FMR), known=known)
     return strict.threshold, loose.threshold
 
 
@@ -141,7 +193,8 @@ def _new_media(
         if known_items is not None:
             ref.append(known_items)
         try:
-            link = _link_thresholds(np.concatenate(ref), target_fmr)
+            ki, kj = _known_face_pairs(faces)
+            link = _link_thresholds(np.concatenate(ref), _dots(emb, ki, kj), target_fmr)
         except ValueError as exc:  # too few faces to calibrate: link by box overlap alone
             warnings.warn(f"search library: tracks linked by box overlap only ({exc})", UserWarning, stacklevel=4)
             link = (np.inf, -np.inf)
@@ -321,7 +374,9 @@ class SearchLibrary:
         self._indexes.clear()
         if len(self.items) >= 3:
             try:
-                self.calibration = calibrate_library(self.item_embeddings, target_fmr=self.target_fmr)
+                ki, kj = _known_item_pairs(self.items)
+                self.calibration = calibrate_library(self.item_embeddings, target_fmr=self.target_fmr,
+                                                     known=_dots(self.item_embeddings, ki, kj))
             except ValueError as exc:  # e.g. identical embeddings
                 warnings.warn(f"search library: no threshold could be fitted ({exc})", UserWarning, stacklevel=3)
                 self.calibration = None
@@ -762,8 +817,9 @@ def build_search_library(
     Tracks are linked with an identity check calibrated on the new media before linking:
     provisional tracks joined by box overlap alone (one sample apart) and the photo faces
     give the impostor pairs (:mod:`imm_analysis.search.score`); a face joins a track when its
-    similarity passes that threshold, or a looser one (a 100 times higher false-match rate)
-    when its box overlaps the track's last box.
+    similarity passes that threshold, or a looser one (false-match rate 1e-2) when its box
+    overlaps the track's last box. Pairs known to be different people (two faces of one video
+    sample) join the calibration (:func:`imm_analysis.search.score.calibrate_library`).
 
     Examples
     --------

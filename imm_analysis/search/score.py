@@ -11,6 +11,13 @@ has several tracks or photos; the calibration's robust fit sets those pairs asid
 frames of one person therefore do not pull the threshold up, as they would if every sampled
 frame counted.
 
+Pairs known to be different people are used too: two faces of one photo, two faces of one
+video sample, two tracks of one video that overlap in time (one person is not in two places
+at once). Random pairs drawn from few identities (one video of one person) are often the
+same person and pull the random-pair threshold up; when at least :data:`MIN_KNOWN_PAIRS` known
+pairs exist, the same normal-tail fit on them alone gives a second threshold, and the lower
+of the two is used (:attr:`Calibration.method` says which).
+
 Small libraries (two videos and a few photos) have few pairs: the threshold is then the same
 normal-tail extrapolation from every pair there is, and its uncertainty is said in
 :attr:`Calibration.threshold_se` (a rough standard error, from the spread of the impostor
@@ -35,10 +42,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MIN_ITEMS", "Calibration", "calibrate_library", "similarity_score"]
+__all__ = ["MIN_ITEMS", "MIN_KNOWN_PAIRS", "Calibration", "calibrate_library", "similarity_score"]
 
 #: Fewest search items (tracks plus photo faces) a threshold is fitted from.
 MIN_ITEMS = 3
+#: Fewest pairs known to be different people that give a threshold of their own.
+MIN_KNOWN_PAIRS = 20
 #: Calibrations from fewer items than this carry a warning about their uncertainty.
 _FEW_ITEMS = 30
 
@@ -64,6 +73,8 @@ class Calibration:
     threshold_se : float
         Rough standard error of ``threshold`` (larger for small libraries).
     warnings : list of str
+    method : str
+        ``"random pairs"`` or ``"known different pairs"``: which fit gave the threshold.
     """
 
     threshold: float
@@ -74,6 +85,7 @@ class Calibration:
     n_pairs: int
     threshold_se: float
     warnings: list[str] = field(default_factory=list)
+    method: str = "random pairs"
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict."""
@@ -85,7 +97,9 @@ class Calibration:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
-def calibrate_library(embeddings: np.ndarray, *, target_fmr: float = 1e-5) -> Calibration:
+def calibrate_library(
+    embeddings: np.ndarray, *, target_fmr: float = 1e-5, known: np.ndarray | None = None
+) -> Calibration:
     """Fit a library's threshold from one embedding per search item.
 
     Parameters
@@ -94,6 +108,8 @@ def calibrate_library(embeddings: np.ndarray, *, target_fmr: float = 1e-5) -> Ca
         One unit-length embedding per track and per photo face.
     target_fmr : float, default=1e-5
         Wanted false-match rate per pair of different people.
+    known : ndarray of float, optional
+        Cosine similarities of pairs known to be different people (see the module docstring).
 
     Returns
     -------
@@ -132,12 +148,42 @@ def calibrate_library(embeddings: np.ndarray, *, target_fmr: float = 1e-5) -> Ca
     z = float(d["z"])
     scale = float(d["scale_upper"])
     se = scale * math.sqrt(1.57 + 1.1 * z * z) / math.sqrt(m_eff)
+    method = "random pairs"
+    sims = None if known is None else np.asarray(known, np.float64)
+    if sims is not None and len(sims) >= MIN_KNOWN_PAIRS:
+        centre_k, hi_k = _robust_fit(sims)
+        t_k = min(centre_k + z * hi_k, 1.0)
+        if hi_k > 0 and t_k < t:
+            notes = [w for w in notes if "few identities" not in w]
+            t, scale, m, method = t_k, hi_k, len(sims), "known different pairs"
+            d["centre"] = centre_k
+            m_eff = len(sims)
+            se = scale * math.sqrt(1.57 + 1.1 * z * z) / math.sqrt(m_eff)
     if n < _FEW_ITEMS:
         notes.append(
             f"the threshold {t:.3f} comes from only {n} search items ({m} pairs): uncertain by about "
             f"+/-{se:.3f} (one standard error); add photos or videos of other people, or pass threshold="
         )
-    return Calibration(float(t), scale, float(d["centre"]), float(target_fmr), n, m, float(se), notes)
+    return Calibration(float(t), scale, float(d["centre"]), float(target_fmr), n, m, float(se), notes, method)
+
+
+def _robust_fit(sims: np.ndarray) -> tuple[float, float]:
+    """Median and upper spread of impostor similarities, trimming a high tail (as calibrate_threshold does).
+
+    Faces too small or blurred to recognise embed close to one another whoever they are; two
+    of them in one frame are a 'known different' pair with a high similarity. The trimming sets
+    such pairs aside.
+    """
+    kept = sims
+    centre, hi = float(np.median(sims)), 0.0
+    for _ in range(8):
+        q16, centre, q84 = (float(v) for v in np.quantile(kept, [0.158655, 0.5, 0.841345]))
+        lo, hi = centre - q16, q84 - centre
+        new = sims[sims <= centre + 3.0 * min(lo, hi)]
+        if len(new) == len(kept) or len(new) < MIN_KNOWN_PAIRS:
+            break
+        kept = new
+    return centre, hi
 
 
 def similarity_score(similarity: np.ndarray | float, threshold: float, scale: float) -> np.ndarray:
