@@ -203,6 +203,8 @@ def load_media_clips(
                         raise _Skip
                     start = _num(occ.get("StartTime"), log, src, orec, "StartTime")
                     end = _num(occ.get("EndTime"), log, src, orec, "EndTime")
+                    if start is None or end is None:  # pragma: no cover - required fields raise _Skip
+                        raise _Skip
                     if end < start:
                         log.add(src, orec, "EndTime", f"ends ({end}) before it starts ({start})")
                         raise _Skip

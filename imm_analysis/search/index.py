@@ -72,10 +72,12 @@ class ItemIndex:
         if self._exact is not None:
             g = self._exact.search(q, k, exclude_self=False)
             return g.indices, g.similarities
+        index = self._faiss
+        assert index is not None
         kk = min(n, max(OVERSAMPLE * k, k + 16))
         rows = np.empty((len(q), kk), np.int64)
         for s in range(0, len(q), _BLOCK):
-            _, rows[s : s + _BLOCK] = self._faiss.search(q[s : s + _BLOCK], kk)
+            _, rows[s : s + _BLOCK] = index.search(q[s : s + _BLOCK], kk)
         sims = _rescore(q, self.x, rows)
         order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
         rows, sims = np.take_along_axis(rows, order, 1), np.take_along_axis(sims, order, 1)

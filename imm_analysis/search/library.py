@@ -83,7 +83,7 @@ _ERROR_DTYPES = {"uri": "string", "path": "string", "file_id": "string", "error"
 _LINK_LOOSE_FMR = 1e-2
 
 
-def _typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFrame:
     out = pd.DataFrame({c: (frame[c] if c in frame else pd.Series(pd.NA, index=frame.index)).astype(d)
                         for c, d in dtypes.items()}, index=frame.index)
     return out.reset_index(drop=True)
@@ -134,7 +134,7 @@ def _dots(x: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 def _known_face_pairs(faces: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of faces known to be different people: two faces of one photo or one video sample."""
     key = faces["media_id"].astype(str) + "@" + faces["timestamp"].astype("float64").round(4).astype(str)
-    return _pairs_within(key.groupby(key, sort=False).indices.values())
+    return _pairs_within(np.asarray(v) for v in key.groupby(key, sort=False).indices.values())
 
 
 def _known_item_pairs(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

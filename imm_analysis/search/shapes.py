@@ -206,9 +206,9 @@ def search_media_clip_by_face(
         ent["Score"] = max(ent["Score"], float(score))
         if it["media_type"] == "video" and not _isna(it["track_id"]):
             pts = library.track_points(str(it["track_id"]))
-            track = [{"Timestamp": float(p.timestamp), "BoxPosition": _box(p.left, p.top, p.width, p.height)}
+            track = [{"Timestamp": _float(p.timestamp), "BoxPosition": _box(p.left, p.top, p.width, p.height)}
                      for p in pts.itertuples(index=False)]
-            occ = {"StartTime": float(it["start_time"]), "EndTime": float(it["end_time"]), "Expression": None,
+            occ = {"StartTime": _float(it["start_time"]), "EndTime": _float(it["end_time"]), "Expression": None,
                    "TrackData": track}
         else:
             occ = {"StartTime": 0.0, "EndTime": 0.0, "Expression": None,
@@ -224,6 +224,10 @@ def search_media_clip_by_face(
         "MediaClipList": clips[start:stop],
         "Total": len(clips),
     }
+
+
+def _float(v: Any) -> float:
+    return float(v)
 
 
 def _isna(v: Any) -> bool:
@@ -264,8 +268,8 @@ def search_image_figure_cluster(state: ClusterState, image: Any, model: FaceMode
 
     >>> search_image_figure_cluster(state, "../shared/faces/group/t1.jpg", model)  # doctest: +SKIP
     """
-    from imm_analysis.cluster.knn import build_knn
     from imm_analysis.schema import CLUSTER_INDEPENDENT, CLUSTER_UNAVAILABLE
+    from imm_analysis.search.index import ItemIndex
     from imm_analysis.search.query import NoFaceError
 
     try:
@@ -281,8 +285,10 @@ def search_image_figure_cluster(state: ClusterState, image: Any, model: FaceMode
     out = []
     if clustered.any():
         members = np.flatnonzero(clustered)
-        g = build_knn(x[members], n_neighbors=1, queries=faces.embeddings, exclude_self=False, progress=False)
-        best, sims = members[g.indices[:, 0]], g.similarities[:, 0]
+        from imm_analysis.cluster.knn import prepare_embeddings
+
+        idx, top = ItemIndex(prepare_embeddings(x[members])).search(faces.embeddings, 1)
+        best, sims = np.where(idx[:, 0] >= 0, members[np.clip(idx[:, 0], 0, None)], -1), top[:, 0]
     else:
         best, sims = np.full(len(faces.boxes), -1), np.full(len(faces.boxes), -np.inf)
     for i, box in enumerate(faces.boxes):

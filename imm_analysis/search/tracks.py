@@ -128,7 +128,7 @@ def link_faces(
     >>> link_faces(t, b, e, threshold=0.5, gap=1.0).tolist()
     [0, 1, 0, 1, 2]
     """
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
     t = np.asarray(timestamps, np.float64)
     bx = np.asarray(boxes, np.float64).reshape(-1, 4)
