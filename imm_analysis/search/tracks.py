@@ -21,10 +21,7 @@ Everything here is numpy and pandas; no model is run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-import pandas as pd
 
 __all__ = ["DEFAULT_GAP_S", "box_iou", "default_gap", "link_faces", "track_embeddings"]
 
@@ -214,17 +211,3 @@ def track_embeddings(
     np.add.at(out, labels[keep], x[keep])
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return (out / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def track_table(
-    faces: pd.DataFrame, labels: np.ndarray, track_ids: Sequence[str]
-) -> pd.DataFrame:
-    """Per-track start, end, face count and best face of ``faces`` (one video), given each face's track."""
-    f = faces.assign(_track=np.asarray(labels))
-    q = f["face_quality"].astype("float64").fillna(-1.0) if "face_quality" in f else pd.Series(0.0, index=f.index)
-    best = f.assign(_q=q).sort_values(["_track", "_q"], ascending=[True, False], kind="stable").drop_duplicates("_track")
-    g = f.groupby("_track", sort=True)["timestamp"]
-    out = pd.DataFrame({"start_time": g.min(), "end_time": g.max(), "face_count": g.size()})
-    out["best_figure_id"] = best.set_index("_track")["figure_id"]
-    out["track_id"] = [track_ids[i] for i in out.index]
-    return out.reset_index(drop=True)
