@@ -272,3 +272,23 @@ def test_seed_document_example_loads(shared_dir):
     assert row["start_time"] == pytest.approx(61.066353) and row["end_time"] == pytest.approx(69.06635)
     assert row["total"] == 5
     assert pts[["x", "y", "w", "h"]].iloc[0].tolist() == [517, 409, 128, 168]
+
+
+def test_search_package_exports_agree():
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import imm_analysis
+    import imm_analysis.search as pkg
+
+    tree = ast.parse(Path(pkg.__file__).read_text())
+    checked = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.If)
+               for imp in ast.walk(node) if isinstance(imp, ast.ImportFrom) for alias in imp.names}
+    assert checked == set(pkg._EXPORTS) == set(pkg.__all__)
+    for name, module in pkg._EXPORTS.items():
+        assert getattr(importlib.import_module(module), name) is getattr(pkg, name)
+    for name in ("build_search_library", "SearchLibrary", "search_media_by_face", "search_media_clip_by_face",
+                 "search_image_figure_cluster", "compare_image_faces", "load_media_clips"):
+        assert name in imm_analysis.__all__ and getattr(imm_analysis, name) is not None
+    assert "search" in imm_analysis.__all__
