@@ -260,6 +260,9 @@ def test_index_and_search_commands(model, pack_dir, faces_dir, tmp_path, capsys)
     lib_dir = tmp_path / "lib"
     assert run("index", "--images", str(images), "--models", str(pack_dir), "--library", str(lib_dir), "-q") == 0
     assert "7 photos" in capsys.readouterr().out
+    # a second run over the same folder finds the library and adds nothing
+    assert run("index", "--images", str(images), "--models", str(pack_dir), "--library", str(lib_dir), "-q") == 0
+    assert "0 file(s) added" in capsys.readouterr().out
     out = tmp_path / "hits.csv"
     query = sorted((faces_dir / "photos" / "person_04").glob("*.jpg"))[-1]
     assert run("search", "--library", str(lib_dir), "--image", str(query), "--out", str(out),

@@ -107,12 +107,14 @@ class ItemIndex:
 
     def _search_lists(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` among the members of each query's probed lists, one matrix product per list."""
-        index, (offsets, ids) = self._faiss, self._lists  # type: ignore[misc]
+        index, lists = self._faiss, self._lists
+        assert index is not None and lists is not None
+        offsets, ids = lists
         nprobe = int(index.nprobe)
         _, probes = index.quantizer.search(q, nprobe)
         m = len(q)
-        cand_rows = np.full((m, nprobe, k), -1, np.int64)
-        cand_sims = np.full((m, nprobe, k), -np.inf, np.float32)
+        cand_rows: np.ndarray = np.full((m, nprobe, k), -1, np.int64)
+        cand_sims: np.ndarray = np.full((m, nprobe, k), -np.inf, np.float32)
         flat = probes.ravel()
         order = np.argsort(flat, kind="stable")
         lists, starts = np.unique(flat[order], return_index=True)

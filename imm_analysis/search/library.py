@@ -26,7 +26,8 @@ Neighbour search (:mod:`imm_analysis.search.index`) uses the backend that
 :func:`imm_analysis.cluster.knn.resolve_backend` picks for the library's size: exact blockwise
 float32 products (:class:`imm_analysis.cluster.knn.NeighborIndex`) up to
 :data:`~imm_analysis.cluster.knn.EXACT_MAX_N` items (never an n x n matrix), FAISS's inverted
-file index above when ``faiss`` is installed (the ``fast`` extra), candidates re-ranked exactly.
+file index above when ``faiss`` is installed (the ``fast`` extra): candidates re-ranked exactly,
+and batches of queries answered with exact matrix products over the lists they probe.
 
 Persistence
 -----------
