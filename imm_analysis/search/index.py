@@ -117,9 +117,9 @@ class ItemIndex:
         cand_sims: np.ndarray = np.full((m, nprobe, k), -np.inf, np.float32)
         flat = probes.ravel()
         order = np.argsort(flat, kind="stable")
-        lists, starts = np.unique(flat[order], return_index=True)
+        list_ids, starts = np.unique(flat[order], return_index=True)
         ends = np.r_[starts[1:], len(order)]
-        for lst, a, b in zip(lists.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        for lst, a, b in zip(list_ids.tolist(), starts.tolist(), ends.tolist(), strict=True):
             if lst < 0:
                 continue
             members = ids[offsets[lst] : offsets[lst + 1]]
