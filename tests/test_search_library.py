@@ -108,6 +108,16 @@ def test_hamilton_portrait_in_the_clip_finds_clips_inside_the_video(setup, faces
     assert best["end_time"] - best["start_time"] >= 2 * INTERVAL
     other = lib.search(faces_dir / "video" / "alex-lacamoire.png", media_type="video")
     assert not (other["media_id"] == clip).any()
+    # the same portrait as an RGB array, and its embedding, find the same clips
+    from imm_analysis.io.media import read_image
+
+    rgb, _ = read_image(faces_dir / "video" / "lin-manuel-miranda.png")
+    as_array = lib.search(rgb, media_type="video")
+    pd.testing.assert_series_equal(as_array["track_id"], lib.search(
+        faces_dir / "video" / "lin-manuel-miranda.png", media_type="video")["track_id"])
+    emb = lib.query_embedding(rgb)
+    assert emb.shape == (lib.item_embeddings.shape[1],) and emb.dtype == np.float32
+    assert lib.search(emb, media_type="video")["track_id"].iloc[0] == best["track_id"]
 
 
 def _spans(hits: pd.DataFrame) -> list[tuple[float, float]]:
