@@ -69,16 +69,17 @@ def synthetic_embeddings(n: int, dim: int = DIM, per_id: int = 10, noise: float 
 
 
 def _library(x: np.ndarray):
-    from imm_analysis.search.library import _ITEM_DTYPES, _MEDIA_DTYPES, SearchLibrary, _empty
+    from imm_analysis.search.build import ITEM_DTYPES, MEDIA_DTYPES, empty
+    from imm_analysis.search.library import SearchLibrary
 
     n = len(x)
     ids = pd.array([f"f{i}" for i in range(n)], dtype="string")
     items = pd.DataFrame({c: pd.Series(np.nan if d == "float64" else pd.NA, index=range(n), dtype=d)
-                          for c, d in _ITEM_DTYPES.items()})
+                          for c, d in ITEM_DTYPES.items()})
     items["item_id"] = ids
     items["figure_id"] = ids
     items["media_type"] = pd.array(["image"] * n, dtype="string")
-    return SearchLibrary(_empty(_MEDIA_DTYPES), _empty({"figure_id": "string", "media_id": "string",
+    return SearchLibrary(empty(MEDIA_DTYPES), empty({"figure_id": "string", "media_id": "string",
                                                         "item_id": "string", "track_id": "string"}),
                          np.zeros((0, x.shape[1]), np.float32), items, x, model_id="synthetic", fps=2.0, gap=1.0)
 
