@@ -104,7 +104,6 @@ class ItemIndex:
             sims = np.hstack([sims, np.full((len(q), pad), -np.inf, np.float32)])
         return rows, sims
 
-
     def _search_lists(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` among the members of each query's probed lists, one matrix product per list."""
         index, lists = self._faiss, self._lists
