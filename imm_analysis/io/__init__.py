@@ -49,7 +49,10 @@ _EXPORTS = {
     "IMMFormatError": "imm_analysis.io.errors",
     "IMMLoadWarning": "imm_analysis.io.errors",
 }
-__all__ = sorted(_EXPORTS)
 
 
-__getattr__, __dir__ = attach(__name__, _EXPORTS)
+# submodules reachable as attributes (``imm_analysis.io.media.read_image``) without an explicit import
+_SUBMODULES = {"media", "paths", "atomic", "parquet", "limits", "imm_sdk"}
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
+__getattr__, __dir__ = attach(__name__, _EXPORTS, _SUBMODULES)
