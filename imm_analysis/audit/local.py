@@ -220,8 +220,7 @@ def audit_against_local(imm: Any, local: Any, *, on: str | tuple[str, str] = "ur
     unmatched["pose"] = np.concatenate([pose_i[only_i], pose_l[only_l]])
     unmatched["side"] = pd.Categorical(unmatched["side"], categories=["imm", "local"])
 
-    rule = hd_rule or {}
-    hd_i, hd_l = hd_mask(fi, **rule)[0], hd_mask(fl, **rule)[0]
+    hd_i, hd_l = hd_mask(fi, hd_rule)[0], hd_mask(fl, hd_rule)[0]
     cl_i = fi["figure_cluster_id"].to_numpy(dtype=object) if "figure_cluster_id" in fi else np.full(len(fi), None)
     cl_l = fl["figure_cluster_id"].to_numpy(dtype=object) if "figure_cluster_id" in fl else np.full(len(fl), None)
     quality = pd.DataFrame({

@@ -318,9 +318,9 @@ def _faiss_index(x: np.ndarray, *, exact: bool):
 
     n, d = x.shape
     if exact or n < 4096:
-        index = faiss.IndexFlatIP(d)
-        index.add(x)
-        return index, None
+        flat = faiss.IndexFlatIP(d)
+        flat.add(x)
+        return flat, None
     # inverted lists of 8-bit scalar-quantised vectors (the vectors themselves, not residuals:
     # same recall, faster scan); the candidates are re-scored exactly afterwards
     nlist = int(min(65536, max(64, 4 * np.sqrt(n))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -137,7 +137,7 @@ class HDRule:
         reason = np.full(n, -1, dtype=np.int8)
         for code, failed in reversed(list(enumerate((missing, too_small, extreme, low)))):
             reason[failed] = code
-        return cast(npt.NDArray[np.bool_], reason < 0), reason
+        return reason < 0, reason
 
     def mask(self, figures: pd.DataFrame) -> np.ndarray:
         """Bool array: which faces of ``figures`` are high-definition.
