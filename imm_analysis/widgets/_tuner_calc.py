@@ -57,12 +57,14 @@ def summarize(
     Examples
     --------
     >>> import numpy as np
+    >>> from imm_analysis.synth import make_dataset
     >>> from imm_analysis.cluster.clusterer import FigureClusterer
-    >>> x = np.repeat(np.eye(2, 8, dtype=np.float32), 3, axis=0)
-    >>> est = FigureClusterer(0.5, min_faces=2).fit(x)
-    >>> labels, s = summarize(est, {"threshold": 0.5, "min_faces": 2}, np.ones(6, bool), None)
-    >>> s["n_clusters"], s["n_independent"]
-    (2, 0)
+    >>> ds = make_dataset(4, seed=1)
+    >>> est = FigureClusterer(0.5, min_faces=2).fit(ds.embeddings)
+    >>> hd = np.ones(len(ds.embeddings), bool)
+    >>> labels, s = summarize(est, {"threshold": 0.5, "min_faces": 2}, hd, ds.labels)
+    >>> s["n_clustered"] + s["n_independent"] == len(labels), 0 <= s["bcubed_f"] <= 1
+    (True, True)
     """
     t0 = time.perf_counter()
     labels = clusterer.recut(p["threshold"], min_faces=p["min_faces"], hd=hd)

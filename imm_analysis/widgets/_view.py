@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     import ipywidgets
 
-__all__ = ["View"]
+__all__ = ["View", "ViewOwner"]
 
 
 class View:
@@ -70,3 +70,52 @@ class View:
             self.status(f"<span style='color:#b00'>{type(exc).__name__}: {exc}</span>")
             return
         self.status(f"done: {getattr(fn, '__name__', 'edit')}")
+
+
+V = TypeVar("V", bound=View)
+
+
+class ViewOwner(Generic[V]):
+    """A headless object with an optional UI: ``.widget`` builds its :class:`View` on first access.
+
+    Subclasses set ``_view = None`` in ``__init__`` and implement :meth:`_make_view`.
+
+    Examples
+    --------
+    >>> from imm_analysis.widgets._demo import demo_browser
+    >>> b = demo_browser()
+    >>> b.refresh()  # headless, before the widget is built: nothing to redraw
+    >>> type(b.widget).__name__, b.widget is b.widget
+    ('VBox', True)
+    """
+
+    _view: V | None
+
+    def _make_view(self) -> V:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def widget(self) -> ipywidgets.VBox:
+        """The ipywidgets UI (built on first access; works without a display).
+
+        Examples
+        --------
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> tuner, _ = demo_tuner(flat=True)  # zero coordinates: no UMAP run
+        >>> type(tuner.widget).__name__
+        'VBox'
+        """
+        if self._view is None:
+            self._view = self._make_view()
+        return self._view.widget
+
+    def refresh(self) -> None:
+        """Redraw the UI from the current state (nothing to do before the widget is built).
+
+        Examples
+        --------
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> demo_browser().refresh()  # headless, before the widget is built: nothing to redraw
+        """
+        if self._view is not None and self._view._widget is not None:
+            self._view.refresh()

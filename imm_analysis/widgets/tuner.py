@@ -19,9 +19,9 @@ import pandas as pd
 from imm_analysis.quality import HDRule, hd_mask
 from imm_analysis.widgets import _tuner_calc as calc
 from imm_analysis.widgets._tuner_calc import HD_DEFAULTS
+from imm_analysis.widgets._view import ViewOwner
 
 if TYPE_CHECKING:  # pragma: no cover
-    import ipywidgets
     from matplotlib.figure import Figure
 
     from imm_analysis.cluster.clusterer import FigureClusterer
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ThresholdTuner", "HD_DEFAULTS"]
 
 
-class ThresholdTuner:
+class ThresholdTuner(ViewOwner["TunerView"]):
     """Interactive threshold, ``min_faces`` and HD-rule tuning over one fitted clustering.
 
     Parameters
@@ -397,32 +397,8 @@ class ThresholdTuner:
             figs.append(merge_montage(self.figures, merges, self.images, rule, per_side))
         return figs
 
-    # ------------------------------------------------------------------ widget
-    @property
-    def widget(self) -> ipywidgets.VBox:
-        """The ipywidgets UI (built on first access; works without a display).
+    # ------------------------------------------------------------------ widget (see ViewOwner)
+    def _make_view(self) -> TunerView:
+        from imm_analysis.widgets._tuner_view import TunerView
 
-        Examples
-        --------
-        >>> from imm_analysis.widgets._demo import demo_tuner
-        >>> t2, ds = demo_tuner(flat=True)  # zero coordinates: no UMAP run
-        >>> type(t2.widget).__name__
-        'VBox'
-        """
-        if self._view is None:
-            from imm_analysis.widgets._tuner_view import TunerView
-
-            self._view = TunerView(self)
-        return self._view.widget
-
-    def refresh(self) -> None:
-        """Redraw the summary, the projection and the montages from the current state.
-
-        Examples
-        --------
-        >>> from imm_analysis.widgets._demo import demo_tuner
-        >>> tuner, ds = demo_tuner()
-        >>> tuner.refresh()  # headless, before the widget is built: nothing to redraw
-        """
-        if self._view is not None and self._view._widget is not None:
-            self._view.refresh()
+        return TunerView(self)
