@@ -229,24 +229,15 @@ def hd_mask(
     return r.evaluate(figures)
 
 
-def hd_faces(
-    figures: pd.DataFrame,
-    rule: RuleLike = None,
-    *,
-    min_size: float | None = None,
-    max_pose: float | None = None,
-    min_quality: float | None = None,
-) -> pd.DataFrame:
+def hd_faces(figures: pd.DataFrame, rule: RuleLike = None, **overrides: float | None) -> pd.DataFrame:
     """Apply IMM's high-definition face rule (:class:`HDRule`).
 
     Parameters
     ----------
     figures : DataFrame
         A figures frame (``load_figures``, ``embed_images(...).figures``).
-    rule : HDRule or mapping, optional
-        The rule; default IMM's (:class:`HDRule`).
-    min_size, max_pose, min_quality : float, optional
-        Override single thresholds of ``rule``.
+    rule, **overrides
+        The rule and single-threshold overrides, as in :func:`hd_mask`.
 
     Returns
     -------
@@ -264,7 +255,7 @@ def hd_faces(
     >>> hd_faces(f, HDRule(min_size=50))["is_hd"].tolist()
     [True, True]
     """
-    is_hd, reason = hd_mask(figures, rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
+    is_hd, reason = hd_mask(figures, rule, **overrides)
     out = figures.copy()
     out["is_hd"] = is_hd
     out["hd_fail"] = pd.Categorical.from_codes(reason.astype(np.int64), dtype=_FAIL_DTYPE)
