@@ -58,6 +58,16 @@ class LocalAudit:
         ``matched``, ``only_imm``, ``only_local``, ``hd_imm``, ``hd_local``, ``hd_disagree``,
         ``quality_corr``, ``pose_mae`` (mean absolute difference per angle), ``splits``,
         ``merges`` and ``agreement`` (pairwise and BCubed scores of the local clustering against IMM's).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> face = {"figure_id": ["f"], "uri": ["p.jpg"], "left": [0], "top": [0], "width": [90], "height": [90],
+    ...         "face_quality": [0.9], "pitch": [0], "roll": [0], "yaw": [0]}
+    >>> audit = audit_against_local(pd.DataFrame({**face, "figure_cluster_id": ["C"]}),
+    ...                             pd.DataFrame({**face, "figure_cluster_id": ["x"]}))
+    >>> type(audit).__name__, audit.summary["matched"], audit.summary["only_imm"], len(audit.quality)
+    ('LocalAudit', 1, 0, 1)
     """
 
     match: FaceMatch

@@ -39,6 +39,13 @@ class KNNGraph:
         excluded. Missing slots (fewer than ``k`` other faces) hold -1.
     similarities : ndarray of float32, shape (n, k)
         Cosine similarities matching ``indices``, sorted descending; missing slots hold -inf.
+
+    Examples
+    --------
+    >>> g = KNNGraph([[1], [0], [1]], [[0.9], [0.9], [0.5]])
+    >>> i, j, sim = g.edges()
+    >>> g.n_samples, g.n_neighbors, i.tolist(), j.tolist(), sim.round(2).tolist()
+    (3, 1, [0, 1], [1, 2], [0.9, 0.5])
     """
 
     indices: np.ndarray

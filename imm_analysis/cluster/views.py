@@ -114,6 +114,17 @@ def get_figure_cluster(state: ClusterState, cluster_id: str) -> dict[str, Any]:
     """One cluster like IMM's GetFigureCluster: ``{"FigureCluster": {...}, "RequestId": ...}``.
 
     Raises KeyError for an unknown id.
+
+    Examples
+    --------
+    >>> from imm_analysis.cluster.state import ClusterState
+    >>> from imm_analysis.synth import make_dataset
+    >>> ds = make_dataset(4, seed=1)
+    >>> state = ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0)
+    >>> cid = state.clusters["cluster_id"].iloc[0]
+    >>> cluster = get_figure_cluster(state, cid)["FigureCluster"]
+    >>> cluster["ObjectId"] == cid, cluster["FaceCount"] == int(state.clusters["face_count"].iloc[0])
+    (True, True)
     """
     hit = state.clusters[(state.clusters["cluster_id"] == cluster_id).to_numpy(bool)]
     if not len(hit):
@@ -180,6 +191,17 @@ def simple_query(
     dict
         ``{"Files": [...], "Aggregations": [], "NextToken": ..., "RequestId": ...}``;
         ``load_files`` / ``load_figures`` read it back.
+
+    Examples
+    --------
+    >>> from imm_analysis.cluster.state import ClusterState
+    >>> from imm_analysis.synth import make_dataset
+    >>> ds = make_dataset(4, seed=2)
+    >>> state = ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0)
+    >>> cid = state.clusters["cluster_id"].iloc[0]
+    >>> page = simple_query(state, {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": cid})
+    >>> all(any(face["FigureClusterId"] == cid for face in file["Figures"]) for file in page["Files"])
+    True
     """
     if isinstance(query, str):
         try:

@@ -53,6 +53,14 @@ class ClusteringComparison:
         ``agreement``: :func:`evaluate_clustering` of B against A taken as the truth.
     names : tuple of str
         Display names of A and B.
+
+    Examples
+    --------
+    >>> cmp = compare_clusterings(["a", "a", "b", "b"], ["x", "x", "x", "x"])
+    >>> cmp
+    ClusteringComparison(a: 2 clusters -> b: 1 clusters; same=0 split=0 merged=2 new=0 gone=0)
+    >>> cmp.table["status"].tolist()
+    ['merged', 'merged']
     """
 
     table: pd.DataFrame

@@ -186,6 +186,8 @@ HD_RULE: Mapping[str, float] = MappingProxyType(HDRule().as_dict())
 def describe_hd_rule(rule: RuleLike = None) -> str:
     """The rule in words, IMM's defaults overridden by ``rule`` (see :meth:`HDRule.describe`).
 
+    Examples
+    --------
     >>> describe_hd_rule({"min_quality": 0.9})
     'width and height > 75 px, |pitch|, |roll|, |yaw| < 30, face_quality > 0.9'
     """
