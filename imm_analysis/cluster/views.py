@@ -194,14 +194,16 @@ def simple_query(
 
     Examples
     --------
+    >>> import numpy as np, pandas as pd
     >>> from imm_analysis.cluster.state import ClusterState
-    >>> from imm_analysis.synth import make_dataset
-    >>> ds = make_dataset(4, seed=2)
-    >>> state = ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0)
+    >>> figs = pd.DataFrame({"figure_id": ["a", "b", "c"], "file_id": ["i1", "i2", "i2"]})
+    >>> x = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)  # a and b: one person; c: another
+    >>> every_face_hd = lambda f: np.ones(len(f), bool)
+    >>> state = ClusterState.from_figures(figs, x, threshold=0.5, min_faces=2, hd_rule=every_face_hd, seed=0)
     >>> cid = state.clusters["cluster_id"].iloc[0]
     >>> page = simple_query(state, {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": cid})
-    >>> all(any(face["FigureClusterId"] == cid for face in file["Figures"]) for file in page["Files"])
-    True
+    >>> [(f["ObjectId"], [face["FigureId"] for face in f["Figures"]]) for f in page["Files"]]  # c comes with i2
+    [('i1', ['a']), ('i2', ['b', 'c'])]
     """
     if isinstance(query, str):
         try:
