@@ -16,7 +16,17 @@ __all__ = ["NoFaceError", "ImageFaces", "image_faces", "largest_face"]
 
 
 class NoFaceError(ValueError):
-    """A query image in which the detector found no face; the message names the image."""
+    """A query image in which the detector found no face; the message names the image.
+
+    Picklable with its field, so it survives a worker process.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> err = pickle.loads(pickle.dumps(NoFaceError("query.jpg")))
+    >>> err.image, str(err)
+    ('query.jpg', 'query.jpg: no face found in the query image')
+    """
 
     def __init__(self, image: str) -> None:
         self.image = image
