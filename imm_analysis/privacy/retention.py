@@ -69,8 +69,8 @@ def expire_cache(cache_dir: str | os.PathLike[str], older_than: Any, *, now: pd.
     >>> expire_cache(root, "30D")
     {'files': 0, 'faces': 0, 'chunks': 0}
     """
-    from imm_analysis.privacy import cache_store as C
     from imm_analysis.io.tombstones import add_tombstones
+    from imm_analysis.privacy import cache_store as C
 
     cut = cutoff_time(older_than, now)
     store = CacheStore(cache_dir)
