@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from imm_analysis.cluster.edits import _RESERVED, _isin
-from imm_analysis.io.tombstones import tombstone_rows
+from imm_analysis.io.tombstones import _identity, tombstone_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Self
@@ -130,7 +130,9 @@ class EraseMixin:
         rows = np.flatnonzero(gone)
         changed = {i for i in self._ids_at(rows) if i not in _RESERVED}  # type: ignore[attr-defined]
         erased = set(self.figures["figure_id"].iloc[rows].astype(str))
-        self._tombstones = [*self._tombstones, *tombstone_rows(self.figures.iloc[rows], reason=reason)]
+        seen = {_identity(t) for t in self._tombstones}
+        new = [t for t in tombstone_rows(self.figures.iloc[rows], reason=reason) if _identity(t) not in seen]
+        self._tombstones = [*self._tombstones, *new]
         keep = ~gone
         before = set(self.clusters["cluster_id"].astype(str))
         self.figures = self.figures.loc[keep].reset_index(drop=True)

@@ -12,9 +12,11 @@ How it runs
    faces, or every face of those files (the files' records go too).
 3. Unless ``dry_run``: tombstones are written (content id and box of each face, see
    :mod:`imm_analysis.io.tombstones`), then each store is rewritten with the project's atomic
-   writers, one store after another: embedding caches (chunk by chunk), the state (a new version
-   of the saved folder), libraries, output folders. A kill at any step leaves every store loading
-   either its old content or the erased one; calling :func:`forget` again finishes the work.
+   writers, one store after another: embedding caches (chunk by chunk), libraries, output
+   folders, and last the state (a new version of the saved folder). A kill at any step leaves
+   every store loading either its old content or the erased one; calling :func:`forget` again
+   with the same targets (or with none, once the state is rewritten) finishes the work, because
+   faces tombstoned in any store are erased from all of them.
 4. Verification: every store is read back, and the receipt records whether any forgotten id is
    left and the highest similarity between any stored face and the forgotten person's faces.
 
@@ -185,6 +187,15 @@ def forget(
         else:
             raise KeyError(f"forget: target {str(t)[:80]!r} is no cluster, figure or file id of the stores given")
 
+    # faces tombstoned in one store are erased from every store (this also finishes an interrupted erasure)
+    from imm_analysis.io.tombstones import read_tombstones, tombstoned_mask
+
+    old_tombs = [t for c in caches for t in read_tombstones(c.root)]
+    old_tombs += list(getattr(st.state, "_tombstones", [])) if st is not None else []
+    if old_tombs:
+        for f, _x in views.values():
+            figure_ids |= set(f.loc[tombstoned_mask(f, old_tombs), "figure_id"].dropna().astype(str))
+
     seeds_ids: set[str] = set()  # the person's faces (person targets)
     if st is not None and clusters:
         f = st.state.figures
@@ -261,23 +272,24 @@ def forget(
         entries[id(s)] = e
         receipt.stores.append(e)
 
-    # ---- erase (tombstones first, store by store)
+    # ---- erase: tombstones first, then store by store; the state last, so that until its new
+    # version is committed it still names what a repeated call must erase
+    tokens = figure_ids | file_ids | lost_clusters
     if not dry_run:
         for c in caches:
             entries[id(c)].faces = c.erase(figure_ids, file_ids, tombs)["faces"]
-        if st is not None:
-            keep_ids = figure_ids | set(st.state.figures.loc[
-                st.state.figures["file_id"].astype(str).isin(file_ids), "figure_id"].astype(str))
-            entries[id(st)].clusters_removed = st.erase(keep_ids)
         for lib in libs:
             n, media, notes = lib.erase(figure_ids, file_ids)
             entries[id(lib)].faces = n
             entries[id(lib)].notes += notes + ([f"media removed: {len(media)}"] if media else [])
-    tokens = figure_ids | file_ids | lost_clusters
     for folder in outputs:
         done = erase_outputs(folder, tokens, names.values(), dry_run=dry_run)
         receipt.stores.append(StoreErasure(store="outputs", location=str(folder), files_rewritten=done["rewritten"],
                                            files_removed=done["removed"]))
+    if not dry_run and st is not None:
+        erase_ids = figure_ids | set(st.state.figures.loc[
+            st.state.figures["file_id"].astype(str).isin(file_ids), "figure_id"].astype(str))
+        entries[id(st)].clusters_removed = st.erase(erase_ids)
     if dry_run:
         return receipt
 

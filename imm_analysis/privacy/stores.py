@@ -125,9 +125,9 @@ class CacheStore:
             fig = ch.figures
             gone = fig["figure_id"].astype(str).isin(figure_ids).to_numpy(bool)
             if file_ids and "file_id" in fig:
-                gone |= fig["file_id"].astype(str).isin(file_ids).to_numpy(bool)
+                gone = gone | fig["file_id"].astype(str).isin(file_ids).to_numpy(bool)
             if tombstones:
-                gone |= tombstoned_mask(fig, tombstones)
+                gone = gone | tombstoned_mask(fig, tombstones)
             drop_files = file_ids and "file_id" in ch.files and ch.files["file_id"].astype(str).isin(file_ids).any()
             if gone.any() or drop_files:
                 out.append((ch, gone))
