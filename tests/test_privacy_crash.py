@@ -118,6 +118,7 @@ def _run(k: int, root: Path, person: str) -> subprocess.CompletedProcess:
                            str(root / "report"), person], env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_sigkill_at_every_write_step(tmp_path):
     from imm_analysis import forget
