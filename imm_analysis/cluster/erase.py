@@ -137,7 +137,7 @@ class EraseMixin:
         before = set(self.clusters["cluster_id"].astype(str))
         self.figures = self.figures.loc[keep].reset_index(drop=True)
         self.embeddings = self.embeddings[keep]
-        self.knn = self.knn.subset(np.flatnonzero(keep))  # type: ignore[attr-defined]
+        self.knn = self.knn.subset(np.flatnonzero(keep))  # type: ignore[attr-defined,has-type]
         self._hd = self._hd[keep]  # type: ignore[has-type]
         self._locked = self._locked[keep]  # type: ignore[has-type]
         self._estimator = None  # rows changed: rebuilt from the state on the next update

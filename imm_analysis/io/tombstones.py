@@ -49,6 +49,13 @@ def _frame(value: Any) -> int:
         return -1
 
 
+def _num(v: Any) -> float:
+    try:
+        return 0.0 if v is None or pd.isna(v) else float(v)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def tombstone_rows(figures: pd.DataFrame | Sequence[Mapping[str, Any]], *, reason: str = "forget",
                    time: str | None = None) -> list[dict[str, Any]]:
     """Tombstones of the faces in ``figures`` (rows with ``file_id`` and a box).
@@ -73,13 +80,13 @@ def tombstone_rows(figures: pd.DataFrame | Sequence[Mapping[str, Any]], *, reaso
     >>> rows[0]["box"], rows[0]["frame_index"]
     ([1.0, 2.0, 3.0, 4.0], None)
     """
-    recs = figures.to_dict("records") if isinstance(figures, pd.DataFrame) else list(figures)
+    recs: list[Any] = figures.to_dict("records") if isinstance(figures, pd.DataFrame) else list(figures)
     when = time or pd.Timestamp.now(tz="UTC").isoformat()
     out = []
     for r in recs:
         if r.get("file_id") is None or pd.isna(r.get("file_id")):
             continue
-        box = [float(r.get(k)) if r.get(k) is not None and not pd.isna(r.get(k)) else 0.0 for k in _BOX]
+        box = [_num(r.get(k)) for k in _BOX]
         fi = _frame(r.get("frame_index"))
         out.append({"file_id": str(r["file_id"]), "frame_index": None if fi < 0 else fi, "box": box,
                     "reason": reason, "time": when})
@@ -163,7 +170,7 @@ def tombstoned_mask(figures: pd.DataFrame | Sequence[Mapping[str, Any]],
     >>> tombstoned_mask(faces, t).tolist()
     [True, False]
     """
-    recs = figures.to_dict("records") if isinstance(figures, pd.DataFrame) else list(figures)
+    recs: list[Any] = figures.to_dict("records") if isinstance(figures, pd.DataFrame) else list(figures)
     out = np.zeros(len(recs), dtype=bool)
     if not tombstones or not recs:
         return out
@@ -179,7 +186,7 @@ def tombstoned_mask(figures: pd.DataFrame | Sequence[Mapping[str, Any]],
         if not cands:
             continue
         try:
-            box = np.array([float(r.get(k)) for k in _BOX])
+            box = np.array([float(r.get(k)) for k in _BOX])  # type: ignore[arg-type]
         except (TypeError, ValueError):
             continue
         if np.isnan(box).any():

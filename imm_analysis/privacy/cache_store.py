@@ -109,7 +109,7 @@ def rewrite_chunk(chunk: Chunk, keep: np.ndarray, *, drop_keys: set[str] | None 
         ok = files["status"].astype(str).eq("ok").to_numpy(bool) if "status" in files else np.ones(len(files), bool)
         n = files["cache_key"].astype(str).map(counts).fillna(0).to_numpy()
         files = files.copy()
-        files["figure_count"] = files["figure_count"].mask(ok, pd.array(n, dtype=files["figure_count"].dtype))
+        files.loc[ok, "figure_count"] = n[ok]
     new = _earlier_stem(chunk.stem)
     folder = chunk.folder
     with cache_mod._writing_lock:  # another cache opened in this process must not clean it meanwhile

@@ -31,7 +31,7 @@ def _file_times(files: pd.DataFrame, stem: str) -> pd.Series:
         t = pd.to_datetime(files["produce_time"], utc=True, errors="coerce")
     else:
         t = pd.Series(pd.NaT, index=files.index, dtype="datetime64[ns, UTC]")
-    return t.fillna(indexed)
+    return t.fillna(indexed)  # type: ignore[arg-type]
 
 
 def expire_cache(cache_dir: str | os.PathLike[str], older_than: Any, *, now: pd.Timestamp | None = None,

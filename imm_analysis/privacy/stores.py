@@ -114,8 +114,9 @@ class CacheStore:
     def file_keys(self, file_ids: set[str]) -> set[str]:
         keys: set[str] = set()
         for ch in self.chunks + self.shadowed:
-            hit = ch.files["file_id"].astype(str).isin(file_ids).to_numpy(bool) if "file_id" in ch.files else []
-            keys |= set(ch.files.loc[hit, "cache_key"].astype(str)) if len(hit) else set()
+            if file_ids and "file_id" in ch.files:
+                hit = ch.files["file_id"].astype(str).isin(file_ids).to_numpy(bool)
+                keys |= set(ch.files.loc[hit, "cache_key"].astype(str))
         return keys
 
     def plan(self, figure_ids: set[str], file_ids: set[str], tombstones: list[dict]) -> list[tuple[C.Chunk, np.ndarray]]:
@@ -158,7 +159,7 @@ class LibraryStore:
         if isinstance(library, str | os.PathLike):
             self.path = Path(library)
             try:
-                from imm_analysis.search import SearchLibrary  # type: ignore[import-not-found,unused-ignore]
+                from imm_analysis.search import SearchLibrary  # type: ignore[import-not-found,import-untyped,unused-ignore]
             except ImportError as exc:
                 raise TypeError(
                     f"{library}: a search library folder needs imm_analysis.search.SearchLibrary, which this "
