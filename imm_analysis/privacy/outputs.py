@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,15 @@ def _remove_file(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _hits(frame: pd.DataFrame, ids: list[str], names: set[str]) -> pd.Series:
+def _pattern(ids: list[str]) -> re.Pattern | None:
+    """One regex for every id, as a whole word: ``...-0-1`` does not match inside ``...-0-10``."""
+    if not ids:
+        return None
+    alt = "|".join(re.escape(t) for t in sorted(ids, key=len, reverse=True))
+    return re.compile(rf"(?<![0-9A-Za-z])(?:{alt})(?![0-9A-Za-z])")
+
+
+def _hits(frame: pd.DataFrame, rx: re.Pattern | None, names: set[str]) -> pd.Series:
     hit = pd.Series(False, index=frame.index)
     for col in frame.columns:
         s = frame[col]
@@ -45,8 +54,8 @@ def _hits(frame: pd.DataFrame, ids: list[str], names: set[str]) -> pd.Series:
         text = s.astype("string").fillna("")
         if names:
             hit |= text.isin(names).to_numpy(bool)
-        for token in ids:
-            hit |= text.str.contains(token, regex=False).to_numpy(bool)
+        if rx is not None:
+            hit |= text.str.contains(rx).to_numpy(bool)
     return hit
 
 
@@ -93,11 +102,17 @@ def erase_outputs(folder: str | os.PathLike[str], ids: Iterable[str], names: Ite
     {'visitors.csv': 1}
     >>> (d / "visitors.csv").read_text().splitlines()
     ['visitor_id,visits', 'Cluster-b,1']
+
+    Ids match as whole words: erasing face ``f-0-1`` leaves ``f-0-10``.
+
+    >>> _ = (d / "faces.csv").write_text("figure_id\\nf-0-1\\nf-0-10\\n")
+    >>> erase_outputs(d, ["f-0-1"])["rewritten"]
+    {'faces.csv': 1}
     """
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such output folder")
-    tokens = sorted({str(i) for i in ids if i and str(i).strip()})
+    rx = _pattern(sorted({str(i) for i in ids if i and str(i).strip()}))
     name_set = {str(n) for n in names if n is not None and str(n).strip()}
     rewritten: dict[str, int] = {}
     removed: list[str] = []
@@ -111,14 +126,14 @@ def erase_outputs(folder: str | os.PathLike[str], ids: Iterable[str], names: Ite
             if fname.startswith("umap-") and suffix == ".npy":
                 removed.append(rel)
             elif suffix in _IMAGES:
-                if any(t in fname for t in tokens):
+                if rx is not None and rx.search(fname):
                     removed.append(rel)
             elif suffix in (".csv", ".parquet"):
                 try:
                     frame = _read_table(path)
                 except Exception as exc:  # noqa: BLE001 - a table we cannot read cannot be vouched for
                     raise ValueError(f"{path}: cannot read this table to erase from it ({exc})") from exc
-                hit = _hits(frame, tokens, name_set)
+                hit = _hits(frame, rx, name_set)
                 if hit.any():
                     rewritten[rel] = int(hit.sum())
                     if not dry_run:
@@ -126,7 +141,7 @@ def erase_outputs(folder: str | os.PathLike[str], ids: Iterable[str], names: Ite
                 continue
             elif suffix in _PAGES:
                 text = path.read_bytes().decode("utf-8", errors="replace")
-                if any(t in text for t in tokens):
+                if rx is not None and rx.search(text):
                     removed.append(rel)
             if removed and removed[-1] == rel and not dry_run:
                 _remove_file(path)
