@@ -170,14 +170,22 @@ def tombstoned_mask(figures: pd.DataFrame | Sequence[Mapping[str, Any]],
     >>> tombstoned_mask(faces, t).tolist()
     [True, False]
     """
-    recs: list[Any] = figures.to_dict("records") if isinstance(figures, pd.DataFrame) else list(figures)
-    out = np.zeros(len(recs), dtype=bool)
-    if not tombstones or not recs:
+    n = len(figures)
+    out = np.zeros(n, dtype=bool)
+    if not tombstones or not n:
         return out
     by_file: dict[str, list[Mapping[str, Any]]] = {}
     for t in tombstones:
         by_file.setdefault(str(t["file_id"]), []).append(t)
-    for i, r in enumerate(recs):
+    if isinstance(figures, pd.DataFrame):  # only the rows of tombstoned files become dicts
+        if "file_id" not in figures.columns:
+            return out
+        rows = np.flatnonzero(figures["file_id"].astype("string").isin(list(by_file)).fillna(False).to_numpy(bool))
+        recs: list[Any] = figures.iloc[rows].to_dict("records")
+    else:
+        recs = list(figures)
+        rows = np.arange(n)
+    for i, r in zip(rows, recs, strict=True):
         fid = r.get("file_id")
         if fid is None or (not isinstance(fid, str) and pd.isna(fid)) or str(fid) not in by_file:
             continue

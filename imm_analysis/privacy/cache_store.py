@@ -51,7 +51,11 @@ class Chunk:
     files: pd.DataFrame
     figures: pd.DataFrame
     embeddings: np.ndarray
-    errors: pd.DataFrame
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        """The chunk's error rows (read when a rewrite needs them)."""
+        return read_frame(self.folder / f"{self.stem}.errors.parquet")
 
 
 def cache_folders(cache_dir: str | os.PathLike[str]) -> list[Path]:
@@ -76,11 +80,10 @@ def read_chunks(folder: Path) -> Iterator[Chunk]:
         stem = record.name[: -len(".files.parquet")]
         files = read_frame(record, json_columns=["extra", "custom_labels"])
         figures = read_frame(folder / f"{stem}.figures.parquet", json_columns=["extra"])
-        errors = read_frame(folder / f"{stem}.errors.parquet")
         emb = np.load(folder / f"{stem}.npy")
         if emb.shape != (len(figures), dim):
             raise ValueError(f"{folder / stem}.npy has shape {emb.shape}, expected ({len(figures)}, {dim})")
-        yield Chunk(folder, stem, files, figures, emb, errors)
+        yield Chunk(folder, stem, files, figures, emb)
 
 
 def _earlier_stem(stem: str) -> str:
