@@ -74,7 +74,16 @@ def cache_folders(cache_dir: str | os.PathLike[str]) -> list[Path]:
 
 
 def read_chunks(folder: Path) -> Iterator[Chunk]:
-    """Every committed chunk of one model folder, in load order (raw: tombstones not applied)."""
+    """Every committed chunk of one model folder, in load order (raw: tombstones not applied).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from imm_analysis.faces.cache import EmbeddingCache
+    >>> cache = EmbeddingCache(tempfile.mkdtemp(), "pack:x@1", 4, {})
+    >>> list(read_chunks(cache.dir))
+    []
+    """
     dim = int(json.loads((folder / "meta.json").read_text()).get("dim", 0))
     for record in sorted(folder.glob("part-*.files.parquet")):
         stem = record.name[: -len(".files.parquet")]
@@ -97,6 +106,19 @@ def rewrite_chunk(chunk: Chunk, keep: np.ndarray, *, drop_keys: set[str] | None 
     """Replace ``chunk`` by a copy holding only the faces ``keep`` (and not the files ``drop_keys``).
 
     Returns the new chunk's stem. ``figure_count`` of the files rows follows the faces kept.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, pandas as pd
+    >>> from imm_analysis.faces.cache import EmbeddingCache
+    >>> cache = EmbeddingCache(tempfile.mkdtemp(), "pack:x@1", 2, {})
+    >>> figs = pd.DataFrame({"cache_key": ["k", "k"], "figure_id": ["a", "b"]})
+    >>> files = pd.DataFrame({"cache_key": ["k"], "figure_count": [2]})
+    >>> cache.write_chunk(["k"], files, figs, np.eye(2, dtype=np.float32), pd.DataFrame({"cache_key": []}))
+    >>> (chunk,) = read_chunks(cache.dir)
+    >>> _ = rewrite_chunk(chunk, np.array([True, False]))
+    >>> [(c.figures["figure_id"].tolist(), c.files["figure_count"].tolist()) for c in read_chunks(cache.dir)]
+    [(['a'], [1])]
     """
     from imm_analysis.faces import cache as cache_mod
 

@@ -34,7 +34,13 @@ _COLS = ["figure_id", "file_id", "frame_index", "left", "top", "width", "height"
 
 
 def face_frame(figures: pd.DataFrame, file_col: str = "file_id") -> pd.DataFrame:
-    """The columns every store lists, as text and numbers (missing columns filled with NA)."""
+    """The columns every store lists, as text and numbers (missing columns filled with NA).
+
+    Examples
+    --------
+    >>> face_frame(pd.DataFrame({"figure_id": ["a"], "media_id": ["m"]}), "media_id")[["figure_id", "file_id"]].iloc[0].tolist()
+    ['a', 'm']
+    """
     out = pd.DataFrame(index=range(len(figures)))
     for c in _COLS:
         src = file_col if c == "file_id" else c
