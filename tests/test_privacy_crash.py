@@ -161,5 +161,14 @@ def test_sigkill_at_every_write_step(tmp_path):
         assert receipt.verified, (k, receipt.to_json())
         fin = _load_all(work)
         assert set(fin["cache"]) == others and fin["files"] == new["files"], k
+        # and nothing of the person is left on disk: only committed chunks, no temporary files
+        for folder in (work / "cache").iterdir():
+            if folder.is_dir():
+                names = {p.name for p in folder.iterdir()}
+                stems = {n[: -len(".files.parquet")] for n in names if n.endswith(".files.parquet")}
+                assert names == {"meta.json"} | {f"{s}{x}" for s in stems
+                                                 for x in (".files.parquet", ".figures.parquet", ".errors.parquet", ".npy")}, k
+        assert not [p for p in (work / "state").rglob("*") if p.name.startswith(".")], k
+        assert not [p for p in (work / "report").rglob("*") if p.name.startswith(".")], k
         assert set(fin["state"].figures["figure_id"].astype(str)) == set(new["state"].figures["figure_id"].astype(str))
         shutil.rmtree(work)

@@ -6,6 +6,7 @@
 * HTML, JSON, Markdown and text pages that mention a forgotten id are removed (an aggregate
   page cannot be rewritten without its data: make the report again from the erased stores).
 * Images (crops, thumbnails, covers) whose file name holds a forgotten id are removed.
+* Temporary files of an interrupted atomic write (``.<name>.<hex>.tmp``) are removed.
 * ``umap-*.npy`` projection caches (:func:`imm_analysis.project_umap`) are removed: each holds a
   point per face of the collection it was computed from, forgotten faces included.
 
@@ -29,6 +30,8 @@ __all__ = ["erase_outputs"]
 
 _PAGES = {".html", ".htm", ".json", ".md", ".txt", ".ipynb"}
 _IMAGES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+_ATOMIC_TMP = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")  # imm_analysis.io.atomic's temporary names
 
 _write_bytes = atomic_write_bytes
 
@@ -119,7 +122,13 @@ def erase_outputs(folder: str | os.PathLike[str], ids: Iterable[str], names: Ite
     for dirpath, _dirs, filenames in os.walk(root):  # does not follow symlinked folders
         for fname in sorted(filenames):
             path = Path(dirpath) / fname
-            if path.is_symlink() or not path.is_file() or fname.startswith("."):
+            if path.is_symlink() or not path.is_file():
+                continue
+            if fname.startswith("."):  # a killed atomic write's temporary file goes too
+                if _ATOMIC_TMP.match(fname):
+                    removed.append(str(path.relative_to(root)))
+                    if not dry_run:
+                        _remove_file(path)
                 continue
             rel = str(path.relative_to(root))
             suffix = path.suffix.lower()

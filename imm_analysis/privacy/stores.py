@@ -88,6 +88,15 @@ class StateStore:
             self.__init__(self.path)  # type: ignore[misc]
 
 
+def _clean(folder: Path) -> None:
+    """Remove what killed writers left in a cache folder (uncommitted parts, temporary files)."""
+    from imm_analysis.faces.cache import EmbeddingCache
+
+    cache = EmbeddingCache.__new__(EmbeddingCache)  # clean_stale needs only the folder
+    cache.dir = folder
+    cache.clean_stale()
+
+
 class CacheStore:
     """An embedding cache directory (every model folder in it) read chunk by chunk."""
 
@@ -102,6 +111,7 @@ class CacheStore:
         self.chunks: list[C.Chunk] = []
         self.shadowed: list[C.Chunk] = []  # committed chunks whose every key an earlier chunk serves
         for folder in C.cache_folders(self.root):
+            _clean(folder)
             seen: set[str] = set()
             for ch in C.read_chunks(folder):
                 keys = set(ch.files["cache_key"].astype(str))
