@@ -21,9 +21,7 @@ def quality_summary(
     *,
     percentiles: Sequence[float] = (5, 25, 50, 75, 95),
     rule: RuleLike = None,
-    min_size: float | None = None,
-    max_pose: float | None = None,
-    min_quality: float | None = None,
+    **overrides: float | None,
 ) -> pd.DataFrame:
     """Face counts, high-definition share, failure reasons and quality/pose percentiles.
 
@@ -37,10 +35,9 @@ def quality_summary(
     percentiles : sequence of float, default=(5, 25, 50, 75, 95)
         Percentiles (0-100, linear interpolation as :func:`numpy.percentile`), missing
         values ignored.
-    rule : HDRule or mapping, optional
-        The high-definition rule; default IMM's (:class:`~imm_analysis.quality.HDRule`).
-    min_size, max_pose, min_quality : float, optional
-        Override single thresholds of ``rule``.
+    rule, **overrides
+        The high-definition rule and single-threshold overrides (``min_size``, ``max_pose``,
+        ``min_quality``), as in :func:`~imm_analysis.quality.hd_mask`.
 
     Returns
     -------
@@ -74,7 +71,7 @@ def quality_summary(
     if missing_cols:
         raise KeyError(f"quality_summary: by column(s) {missing_cols} not in the figures frame")
 
-    is_hd, reason = hd_mask(figures, rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
+    is_hd, reason = hd_mask(figures, rule, **overrides)
     n = len(figures)
     file_id = figures["file_id"] if "file_id" in figures.columns else pd.Series(np.arange(n), index=figures.index)
     if "media_type" in figures.columns:

@@ -38,7 +38,7 @@ def _location_lists(visits: pd.DataFrame, names: np.ndarray, visitors: np.ndarra
     text = names[loc[starts]].copy()
     for i in np.flatnonzero(count > 1).tolist():  # only visitors seen at several locations need a join
         text[i] = ", ".join(names[loc[starts[i] : starts[i] + count[i]]])
-    pos = pd.Index(v[starts]).get_indexer(visitors)
+    pos = pd.Index(v[starts]).get_indexer(visitors)  # type: ignore[arg-type]  # pandas-stubs: get_indexer takes any array-like
     found = pos >= 0
     return np.where(found, text[np.maximum(pos, 0)], ""), np.where(found, count[np.maximum(pos, 0)], 0)
 
@@ -59,11 +59,11 @@ def _visitor_attributes(
         age = pd.to_numeric(figs["age"], errors="coerce").to_numpy("float64", na_value=np.nan)[use]
         out["age"] = pd.Series(age).groupby(vis_codes).median().reindex(out.index).to_numpy()
     if "gender" in figs.columns:
-        g = pd.DataFrame({"v": vis_codes, "g": figs["gender"].astype("string").to_numpy(object, na_value=None)[use]})
+        g = pd.DataFrame({"v": vis_codes, "g": figs["gender"].astype("string").to_numpy(object, na_value=None)[use]})  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
         g = g.dropna()
         if len(g):
-            top = g.groupby(["v", "g"]).size().sort_values(ascending=False, kind="stable").reset_index()
-            top = top.drop_duplicates("v").set_index("v")["g"]
+            counts = g.groupby(["v", "g"]).size().sort_values(ascending=False, kind="stable").reset_index()
+            top = counts.drop_duplicates("v").set_index("v")["g"]
             out["gender"] = pd.array(top.reindex(out.index).to_numpy(object), dtype="string")
     if clusters is not None and "cluster_id" in clusters.columns and len(clusters):
         c = clusters.drop_duplicates("cluster_id").set_index(clusters.drop_duplicates("cluster_id")["cluster_id"].astype("string"))
@@ -72,7 +72,7 @@ def _visitor_attributes(
         for col, dst in (("name", "name"), ("gender", "gender"), ("average_age", "age")):
             if col not in c.columns:
                 continue
-            vals = pd.Series(c[col].to_numpy(object, na_value=None) if col != "average_age" else c[col].to_numpy("float64", na_value=np.nan))
+            vals = pd.Series(c[col].to_numpy(object, na_value=None) if col != "average_age" else c[col].to_numpy("float64", na_value=np.nan))  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
             take = vals.iloc[np.maximum(pos, 0)].to_numpy()
             keep = found & pd.notna(take)
             cur = out[dst].to_numpy(object if dst != "age" else "float64")
@@ -225,7 +225,7 @@ def visitor_report(
 
     if "figure_cluster_id" in figs.columns:
         state = cluster_state(figs["figure_cluster_id"])
-        cid = figs["figure_cluster_id"].astype("string").to_numpy(object, na_value=None)
+        cid = figs["figure_cluster_id"].astype("string").to_numpy(object, na_value=None)  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
     else:
         state = figs["cluster_state"].astype("category")
         cid = np.full(n, None, dtype=object)
