@@ -182,3 +182,28 @@ def test_unknown_target_raises(run, tmp_path):
     paths = _copy(run, tmp_path)
     with pytest.raises(KeyError, match="no cluster, figure or file id"):
         forget(["Cluster-no-such-person"], state=paths["state"], threshold=0.5)
+
+
+def test_forget_from_a_search_library_folder(run, model, tmp_path):
+    search = pytest.importorskip("imm_analysis.search")
+    paths = _copy(run, tmp_path)
+    before = run["state"]
+    lib = search.build_search_library(run["photos"], model, path=tmp_path / "lib", progress=False)
+    n_faces = len(lib.faces)
+    from imm_analysis import forget
+
+    receipt = forget([run["person"]], state=paths["state"], libraries=[tmp_path / "lib"])
+    assert receipt.verified, receipt.to_json()
+    gone = set(next(e for e in receipt.stores if e.store == "cluster_state").figure_ids)
+    person_emb = before.embeddings[before.figures["figure_id"].astype(str).isin(gone).to_numpy()]
+    entry = next(e for e in receipt.stores if e.store == "search_library")
+    loaded = search.SearchLibrary.load(tmp_path / "lib", model=model)
+    assert entry.faces == n_faces - len(loaded.faces) and entry.faces >= len(gone)
+    assert not loaded.faces["figure_id"].astype(str).isin(gone).any()
+    assert _max_sim(loaded.face_embeddings, person_emb) < receipt.threshold
+    # the library's own embedding cache was erased as well, so adding the photos again brings back
+    # the other people of the removed photos, but not the person
+    loaded.add(run["photos"], progress=False)
+    assert not loaded.faces["figure_id"].astype(str).isin(gone).any()
+    assert _max_sim(loaded.face_embeddings, person_emb) < receipt.threshold
+    assert len(loaded.faces) == n_faces - len(gone)
