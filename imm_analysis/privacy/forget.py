@@ -109,7 +109,8 @@ def forget(
         store knows raises ``KeyError``. An empty list erases nothing new but finishes an
         erasure a crash interrupted (tombstoned faces still on disk).
     state : ClusterState or path-like, optional
-        The clustering; a folder is loaded and saved again as a new version.
+        The clustering; a folder is loaded and saved again as a new version, an object is
+        changed in place (save it yourself; its saved copies are not touched).
     cache_dir : path-like, optional
         An embedding cache directory (``embed_images(..., cache_dir=...)``).
     libraries : iterable, default=()
@@ -269,6 +270,8 @@ def forget(
                          file_ids=sorted(file_ids & set(f["file_id"].dropna().astype(str))))
         if s is st:
             e.clusters_removed = sorted(lost_clusters)
+            if st.path is None:
+                e.notes.append("the ClusterState object was changed in memory: save it to keep the erasure")
         entries[id(s)] = e
         receipt.stores.append(e)
 
