@@ -9,8 +9,8 @@ Layers (each imports only the ones below it):
 * computation: :mod:`imm_analysis.quality`, :mod:`imm_analysis.synth`, :mod:`imm_analysis.faces`,
   :mod:`imm_analysis.cluster`, :mod:`imm_analysis.evaluate`
 * visualisation: :mod:`imm_analysis.viz`
-* widgets, report and command line: :mod:`imm_analysis.widgets`, :mod:`imm_analysis.report`,
-  :mod:`imm_analysis.cli`
+* widgets, report, privacy and command line: :mod:`imm_analysis.widgets`, :mod:`imm_analysis.report`,
+  :mod:`imm_analysis.privacy`, :mod:`imm_analysis.cli`
 """
 
 from __future__ import annotations
@@ -68,8 +68,11 @@ _EXPORTS: dict[str, str] = {
     # retail report
     "visitor_report": "imm_analysis.report.visitors",
     "VisitorReport": "imm_analysis.report.visitors",
+    # privacy: erasure and retention
+    "forget": "imm_analysis.privacy.forget",
+    "ErasureReceipt": "imm_analysis.privacy.receipt",
 }
-_SUBMODULES = {"schema", "io", "imm", "audit", "quality", "synth", "faces", "cluster", "evaluate", "viz", "widgets", "report", "cli", "search"}
+_SUBMODULES = {"schema", "io", "imm", "audit", "quality", "synth", "faces", "cluster", "evaluate", "viz", "widgets", "report", "privacy", "cli", "search"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
@@ -95,6 +98,8 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from imm_analysis.io.media_clips import load_media_clips
     from imm_analysis.io.tasks import load_tasks
+    from imm_analysis.privacy.forget import forget
+    from imm_analysis.privacy.receipt import ErasureReceipt
     from imm_analysis.quality import hd_faces, quality_summary
     from imm_analysis.report.visitors import VisitorReport, visitor_report
     from imm_analysis.search.library import SearchLibrary, build_search_library

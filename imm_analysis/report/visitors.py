@@ -99,6 +99,10 @@ def visitor_report(
     faces: bool = False,
     origin: str | None = None,
     run_info: Mapping[str, Any] | None = None,
+    pseudonymize: bool = False,
+    key: bytes | str | None = None,
+    retention: Any = None,
+    allow_expired: bool = False,
 ) -> VisitorReport:
     """Count unique, new and returning visitors from clustered faces.
 
@@ -153,6 +157,16 @@ def visitor_report(
     run_info : mapping, optional
         What made the input, recorded in ``.parameters`` so the report can be rebuilt: for
         example ``input``, ``model_id``, ``threshold``, ``threshold_source``, ``min_faces``.
+    pseudonymize : bool, default=False
+        Share-ready report (:mod:`imm_analysis.report.pseudonym`): visitor ids are HMAC-SHA-256
+        of the cluster ids under ``key``; no name, cluster id, file id, URI or face crop is kept.
+    key : bytes or str, optional
+        The secret key of ``pseudonymize`` (at least 16 bytes); the same key gives the same ids.
+    retention : str, Timedelta or Timestamp, optional
+        How long face data may be kept (``"90D"``), or the cut-off time: a face older than that
+        raises ``ValueError`` (expire it first: ``ClusterState.expire``, ``expire_cache``).
+    allow_expired : bool, default=False
+        Report on faces older than ``retention`` anyway (recorded in the parameters).
 
     Returns
     -------
@@ -176,6 +190,12 @@ def visitor_report(
     """
     tz = T.check_tz(tz)
     gap = T.check_gap(session_gap)
+    if pseudonymize:
+        from imm_analysis.report.pseudonym import _key_bytes
+
+        _key_bytes(key)  # refuse a missing or short key before any work
+        if faces:
+            raise ValueError("a pseudonymised report carries no faces: pass faces=False with pseudonymize=True")
     state_params: dict[str, Any] = {}
     if clusters is not None and hasattr(clusters, "params") and hasattr(clusters, "clusters"):  # a ClusterState
         state_params = {k: clusters.params.get(k) for k in ("threshold", "min_faces") if k in clusters.params}
@@ -217,6 +237,8 @@ def visitor_report(
     lookup = T.FileLookup(figs, files)
     times, source, source_labels = T.resolve_times(figs, files, time_source=time_source, tz=tz, lookup=lookup)
     has_time = times != T.NAT
+    if retention is not None:
+        _check_retention(times[has_time], retention, allow_expired)
     loc, loc_names, loc_kind = T.resolve_locations(figs, files, location, lookup=lookup)
     no_loc = loc < 0
     loc = np.where(no_loc, len(loc_names), loc)
@@ -367,6 +389,7 @@ def visitor_report(
         "hd_rule": hd_param,
         "hd_rule_text": hd_text,
         "faces": bool(faces),
+        **({"retention": str(retention), "allow_expired": bool(allow_expired)} if retention is not None else {}),
         "version": __version__,
     }
     returning_any = int((per.loc[~per["is_staff"] if exclude_staff else slice(None), "days"] > 1).sum())
@@ -399,11 +422,31 @@ def visitor_report(
 
         gallery = gallery_table(figs, vis_ids, np.flatnonzero(use), vis_codes, visitors_tab["visitor_id"], clusters)
         gallery.insert(1, "name", visitors_tab["name"].to_numpy())
-    return VisitorReport(
+    report = VisitorReport(
         visits=visits_tab, daily=daily, hourly=hourly, visitors=visitors_tab, staff=staff_tab, quality=quality,
         parameters=parameters, summary=summary_d, near_staff=near_staff, unreadable=unreadable, gallery=gallery,
         notes=notes,
     )
+    if pseudonymize:
+        from imm_analysis.report.pseudonym import pseudonymize_report
+
+        report = pseudonymize_report(report, key)  # type: ignore[arg-type]
+    return report
+
+
+def _check_retention(times_ns: np.ndarray, retention: Any, allow_expired: bool) -> None:
+    """Refuse faces older than the retention period (unless ``allow_expired``)."""
+    from imm_analysis.cluster.erase import cutoff_time
+
+    cut = cutoff_time(retention)
+    old = times_ns < cut.value
+    if old.any() and not allow_expired:
+        oldest = pd.Timestamp(int(times_ns.min()), unit="ns", tz="UTC")
+        raise ValueError(
+            f"{int(old.sum()):,} face(s) are older than the retention ({retention}: before {cut:%Y-%m-%d %H:%M} UTC; "
+            f"oldest {oldest:%Y-%m-%d}): expire them first (ClusterState.expire, imm_analysis.privacy.expire_cache) "
+            "or pass allow_expired=True"
+        )
 
 
 def _hd(figures: pd.DataFrame, rule: HDRule | dict | None) -> tuple[np.ndarray, np.ndarray, str, dict]:
