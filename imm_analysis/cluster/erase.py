@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.cluster.edits import _RESERVED, _isin
+from imm_analysis.cluster.edits import _RESERVED, EditsMixin, _isin
 from imm_analysis.io.tombstones import _identity, tombstone_rows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,13 +52,9 @@ def cutoff_time(older_than: Any, now: pd.Timestamp | None = None) -> pd.Timestam
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-class EraseMixin:
-    """Forgetting faces and expiring old ones, for :class:`~imm_analysis.ClusterState`."""
+class EraseMixin(EditsMixin):
+    """Forgetting faces and expiring old ones, for :class:`~imm_analysis.ClusterState` (on top of its edits)."""
 
-    figures: pd.DataFrame
-    clusters: pd.DataFrame
-    embeddings: np.ndarray
-    edits: list[dict]
     _tombstones: list[dict]
 
     def remove_figures(self, figure_ids: Iterable[str] | str, *, reason: str = "forget") -> Self:

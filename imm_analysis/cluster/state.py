@@ -23,7 +23,7 @@ import pandas as pd
 from imm_analysis import schema
 from imm_analysis.cluster.clusterer import FigureClusterer
 from imm_analysis.cluster.constraints import check_figures, image_keys
-from imm_analysis.cluster.edits import EditsMixin, _isin
+from imm_analysis.cluster.edits import _isin
 from imm_analysis.cluster.erase import EraseMixin
 from imm_analysis.cluster.knn import KNNGraph, prepare_embeddings
 from imm_analysis.cluster.stats import labelled_frames
@@ -39,7 +39,7 @@ _ARRAYS = ("embeddings", "knn_indices", "knn_similarities", "hd", "locked")
 _PARAM_KEYS = ("threshold", "min_faces", "hd_rule", "n_neighbors", "backend", "linkage_floor")
 
 
-class ClusterState(EraseMixin, EditsMixin):
+class ClusterState(EraseMixin):
     """An editable, incrementally updatable, persistent face clustering.
 
     Build one with :meth:`from_figures` (or :meth:`load`); read ``figures`` and ``clusters``;

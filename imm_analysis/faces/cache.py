@@ -188,9 +188,9 @@ class EmbeddingCache:
                     error=[err_recs[i] for i in err_rows.get(key, none)],
                 )
         if tombstones:
-            files = {str(t["file_id"]) for t in tombstones}
+            erased_files = {str(t["file_id"]) for t in tombstones}
             for e in entries.values():
-                if not any(str(f.get("file_id")) in files for f in e.figures):
+                if not any(str(f.get("file_id")) in erased_files for f in e.figures):
                     continue
                 gone = tombstoned_mask(e.figures, tombstones)
                 if gone.any():
