@@ -9,8 +9,8 @@ Layers (each imports only the ones below it):
 * computation: :mod:`imm_analysis.quality`, :mod:`imm_analysis.synth`, :mod:`imm_analysis.faces`,
   :mod:`imm_analysis.cluster`, :mod:`imm_analysis.evaluate`
 * visualisation: :mod:`imm_analysis.viz`
-* widgets, report and command line: :mod:`imm_analysis.widgets`, :mod:`imm_analysis.report`,
-  :mod:`imm_analysis.cli`
+* widgets, report, privacy and command line: :mod:`imm_analysis.widgets`, :mod:`imm_analysis.report`,
+  :mod:`imm_analysis.privacy`, :mod:`imm_analysis.cli`
 """
 
 from __future__ import annotations
@@ -57,11 +57,22 @@ _EXPORTS: dict[str, str] = {
     "audit_against_local": "imm_analysis.audit.local",
     # projection
     "project_umap": "imm_analysis.viz.projection",
+    # face search in photos and videos
+    "build_search_library": "imm_analysis.search.library",
+    "SearchLibrary": "imm_analysis.search.library",
+    "search_media_by_face": "imm_analysis.search.shapes",
+    "search_media_clip_by_face": "imm_analysis.search.shapes",
+    "search_image_figure_cluster": "imm_analysis.search.shapes",
+    "compare_image_faces": "imm_analysis.search.shapes",
+    "load_media_clips": "imm_analysis.io.media_clips",
     # retail report
     "visitor_report": "imm_analysis.report.visitors",
     "VisitorReport": "imm_analysis.report.visitors",
+    # privacy: erasure and retention
+    "forget": "imm_analysis.privacy.forget",
+    "ErasureReceipt": "imm_analysis.privacy.receipt",
 }
-_SUBMODULES = {"schema", "io", "imm", "audit", "quality", "synth", "faces", "cluster", "evaluate", "viz", "widgets", "report", "cli"}
+_SUBMODULES = {"schema", "io", "imm", "audit", "quality", "synth", "faces", "cluster", "evaluate", "viz", "widgets", "report", "privacy", "cli", "search"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
@@ -85,9 +96,19 @@ if TYPE_CHECKING:  # pragma: no cover
         to_imm_clusters,
         to_imm_files,
     )
+    from imm_analysis.io.media_clips import load_media_clips
     from imm_analysis.io.tasks import load_tasks
+    from imm_analysis.privacy.forget import forget
+    from imm_analysis.privacy.receipt import ErasureReceipt
     from imm_analysis.quality import hd_faces, quality_summary
     from imm_analysis.report.visitors import VisitorReport, visitor_report
+    from imm_analysis.search.library import SearchLibrary, build_search_library
+    from imm_analysis.search.shapes import (
+        compare_image_faces,
+        search_image_figure_cluster,
+        search_media_by_face,
+        search_media_clip_by_face,
+    )
     from imm_analysis.viz.projection import project_umap
 
 

@@ -29,7 +29,8 @@ import hmac
 import itertools
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -582,3 +583,39 @@ class FakeImm:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: IMM's answer when it throttles a caller (HTTP 400 with this body).
+THROTTLED = {"Code": "Throttling.User", "Message": "Request was denied due to user flow control.", "RequestId": "T-1"}
+_PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+@contextmanager
+def serving(clusters: list, files: list, **kwargs: Any) -> Iterator[FakeImm]:
+    """A started :class:`FakeImm` with the proxy variables unset (the SDK would send 127.0.0.1 to a proxy)."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _PROXY_VARS:
+            mp.delenv(name, raising=False)
+        with FakeImm(clusters, files, **kwargs) as srv:
+            yield srv
+
+
+def fresh(srv: FakeImm) -> Iterator[None]:
+    """Body of an autouse fixture: the server's data, faults and counters reset around each test."""
+    srv.reset()
+    yield
+    srv.reset()
+
+
+def client_options(srv: FakeImm, key_id: str, secret: str, **extra: Any) -> dict[str, Any]:
+    """Arguments of the live functions for ``srv``: explicit credentials, a tiny backoff; ``extra`` wins."""
+    base = dict(
+        endpoint=f"http://{srv.endpoint}",
+        region_id="cn-hangzhou",
+        credentials={"access_key_id": key_id, "access_key_secret": secret},
+        backoff=0.001,
+        max_backoff=0.01,
+    )
+    return {**base, **extra}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGES = ["imm_analysis", "imm_analysis.io", "imm_analysis.cluster", "imm_analysis.quality", "imm_analysis.evaluate", "imm_analysis.viz", "imm_analysis.widgets"]
+PACKAGES = ["imm_analysis", "imm_analysis.io", "imm_analysis.cluster", "imm_analysis.quality", "imm_analysis.evaluate", "imm_analysis.viz", "imm_analysis.widgets", "imm_analysis.search", "imm_analysis.audit", "imm_analysis.report", "imm_analysis.privacy"]
 
 
 def _type_checking_names(path: Path) -> set[str]:

@@ -25,25 +25,31 @@ import pytest
 
 pytest.importorskip("alibabacloud_imm20200930", reason="the optional IMM SDK extra is not installed")
 
-from imm_server import DATASET, INDEPENDENT, PROJECT, FakeImm, make_imm_data  # noqa: E402
+from imm_server import (  # noqa: E402
+    DATASET,
+    INDEPENDENT,
+    PROJECT,
+    THROTTLED,
+    FakeImm,
+    client_options,
+    fresh,
+    make_imm_data,
+    serving,
+)
 
 from imm_analysis import imm  # noqa: E402
 
 KEY_ID = "LTAI-test-key-id"
 SECRET = "S3cr3t-never-log-me-7f1c2e"
 TOKEN = "STS-token-never-log-me-99a0b"
-THROTTLED = {"Code": "Throttling.User", "Message": "Request was denied due to user flow control.", "RequestId": "T-1"}
 CLUSTERS, FILES = make_imm_data(n_clusters=7, files_per_cluster=3, n_independent=2)
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def server():
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-            mp.delenv(name, raising=False)
-        with FakeImm(CLUSTERS, FILES, access_keys={KEY_ID: SECRET}) as srv:
-            yield srv
+    with serving(CLUSTERS, FILES, access_keys={KEY_ID: SECRET}) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +61,12 @@ def sts_server():
 
 @pytest.fixture(autouse=True)
 def _fresh(server):
-    server.reset()
-    yield
-    server.reset()
+    yield from fresh(server)
 
 
 def kwargs(srv: FakeImm, **extra):
     """Fetch arguments for the fake server: explicit credentials, no bar, tiny backoff."""
-    base = dict(
-        endpoint=f"http://{srv.endpoint}",
-        region_id="cn-hangzhou",
-        credentials={"access_key_id": KEY_ID, "access_key_secret": SECRET},
-        progress=False,
-        backoff=0.001,
-        max_backoff=0.01,
-    )
-    return {**base, **extra}
+    return client_options(srv, KEY_ID, SECRET, **{"progress": False, **extra})
 
 
 def cluster_query(cluster_id: str) -> dict:

@@ -10,36 +10,28 @@ import pytest
 
 pytest.importorskip("alibabacloud_imm20200930", reason="the optional IMM SDK extra is not installed")
 
-from imm_server import DATASET, PROJECT, FakeImm  # noqa: E402
+from imm_server import DATASET, PROJECT, THROTTLED, FakeImm, client_options, fresh, serving  # noqa: E402
 
 from imm_analysis import imm  # noqa: E402
 from imm_analysis.io.tasks import TASK_COLUMNS  # noqa: E402
 
 KEY_ID = "LTAI-task-key"
 SECRET = "S3cr3t-tasks-never-log-me-42"
-THROTTLED = {"Code": "Throttling.User", "Message": "Request was denied due to user flow control.", "RequestId": "T"}
 
 
 @pytest.fixture(scope="module")
 def server():
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-            mp.delenv(name, raising=False)
-        with FakeImm([], [], access_keys={KEY_ID: SECRET}) as srv:
-            yield srv
+    with serving([], [], access_keys={KEY_ID: SECRET}) as srv:
+        yield srv
 
 
 @pytest.fixture(autouse=True)
 def _fresh(server):
-    server.reset()
-    yield
-    server.reset()
+    yield from fresh(server)
 
 
 def opts(srv: FakeImm, **extra):
-    base = dict(endpoint=f"http://{srv.endpoint}", region_id="cn-hangzhou",
-                credentials={"access_key_id": KEY_ID, "access_key_secret": SECRET}, backoff=0.001, max_backoff=0.01)
-    return {**base, **extra}
+    return client_options(srv, KEY_ID, SECRET, **extra)
 
 
 def test_create_and_wait_running_then_succeeded(server, caplog):

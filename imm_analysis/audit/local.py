@@ -58,6 +58,16 @@ class LocalAudit:
         ``matched``, ``only_imm``, ``only_local``, ``hd_imm``, ``hd_local``, ``hd_disagree``,
         ``quality_corr``, ``pose_mae`` (mean absolute difference per angle), ``splits``,
         ``merges`` and ``agreement`` (pairwise and BCubed scores of the local clustering against IMM's).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> face = {"figure_id": ["f"], "uri": ["p.jpg"], "left": [0], "top": [0], "width": [90], "height": [90],
+    ...         "face_quality": [0.9], "pitch": [0], "roll": [0], "yaw": [0]}
+    >>> audit = audit_against_local(pd.DataFrame({**face, "figure_cluster_id": ["C"]}),
+    ...                             pd.DataFrame({**face, "figure_cluster_id": ["x"]}))
+    >>> type(audit).__name__, audit.summary["matched"], audit.summary["only_imm"], len(audit.quality)
+    ('LocalAudit', 1, 0, 1)
     """
 
     match: FaceMatch
@@ -220,8 +230,7 @@ def audit_against_local(imm: Any, local: Any, *, on: str | tuple[str, str] = "ur
     unmatched["pose"] = np.concatenate([pose_i[only_i], pose_l[only_l]])
     unmatched["side"] = pd.Categorical(unmatched["side"], categories=["imm", "local"])
 
-    rule = hd_rule or {}
-    hd_i, hd_l = hd_mask(fi, **rule)[0], hd_mask(fl, **rule)[0]
+    hd_i, hd_l = hd_mask(fi, hd_rule)[0], hd_mask(fl, hd_rule)[0]
     cl_i = fi["figure_cluster_id"].to_numpy(dtype=object) if "figure_cluster_id" in fi else np.full(len(fi), None)
     cl_l = fl["figure_cluster_id"].to_numpy(dtype=object) if "figure_cluster_id" in fl else np.full(len(fl), None)
     quality = pd.DataFrame({

@@ -43,7 +43,7 @@ from imm_analysis.cli._common import PROG, UserError, captured_warnings, one_lin
 __all__ = ["main", "build_parser", "UserError", "SUBCOMMANDS"]
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("embed", "cluster", "diagnose", "report", "convert")
+SUBCOMMANDS: tuple[str, ...] = ("embed", "cluster", "diagnose", "report", "search", "convert")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,6 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      help="visitor names: a CSV with columns visitor_id (or cluster_id) and name, e.g. written after "
                      "looking at a --faces gallery")
     opt.add_argument("--title", default="Visitor report", help="report title")
+    priv = rep.add_argument_group("privacy")
+    priv.add_argument("--pseudonymize", action="store_true",
+                      help="share-ready report: visitor ids are HMAC-SHA-256 of the cluster ids under a secret key read "
+                      "from the environment variable named by --key-env; no names, ids, URIs or faces")
+    priv.add_argument("--key-env", metavar="NAME", default="IMM_REPORT_KEY",
+                      help="environment variable holding the pseudonymisation key (default: %(default)s); the key "
+                      "itself is never taken as an argument")
+    priv.add_argument("--retention", metavar="AGE",
+                      help="refuse faces older than this (e.g. 90D) unless --allow-expired")
+    priv.add_argument("--allow-expired", action="store_true", help="report on faces older than --retention anyway")
     opt.add_argument("--no-tables", action="store_true", help="do not write the CSV tables")
     rep.set_defaults(handler=run)
     return rep
@@ -90,6 +100,23 @@ def _check_options(args: argparse.Namespace, local: bool) -> None:
         _check_column(args.location, _known_columns())
     if args.names is not None:
         args.names_map = _read_names(args.names)
+    args.key = None
+    if args.pseudonymize:
+        import os
+
+        if args.faces or args.names:
+            raise UserError("--pseudonymize leaves faces and names out: drop --faces and --names")
+        args.key = os.environ.get(args.key_env)
+        if not args.key or len(args.key.encode()) < 16:
+            raise UserError(f"--pseudonymize: set the environment variable {args.key_env} to a secret of at least "
+                            "16 characters (e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
+    if args.retention is not None:
+        from imm_analysis.cluster.erase import cutoff_time
+
+        try:
+            cutoff_time(args.retention)
+        except ValueError as exc:
+            raise UserError(f"--retention {args.retention}: {exc}") from None
 
 
 def _read_names(path: str) -> dict[str, str]:
@@ -223,12 +250,18 @@ def run(args: argparse.Namespace) -> int:
         clusters = _apply_names(clusters, figures, args.names_map)
         run_info["names"] = str(Path(args.names).absolute())
     say("building the report")
-    report = visitor_report(
-        figures, files=files, clusters=clusters, tz=args.tz, session_gap=args.session_gap,
-        location=args.location_pattern or args.location, time_source=time_source,
-        exclude_staff=not args.include_staff, returning_scope=args.returning_scope, title=args.title,
-        errors=errors, faces=args.faces, origin="local" if local else "imm", run_info=run_info,
-    )
+    try:
+        report = visitor_report(
+            figures, files=files, clusters=clusters, tz=args.tz, session_gap=args.session_gap,
+            location=args.location_pattern or args.location, time_source=time_source,
+            exclude_staff=not args.include_staff, returning_scope=args.returning_scope, title=args.title,
+            errors=errors, faces=args.faces, origin="local" if local else "imm", run_info=run_info,
+            pseudonymize=args.pseudonymize, key=args.key, retention=args.retention, allow_expired=args.allow_expired,
+        )
+    except ValueError as exc:
+        if args.retention is not None and "older than the retention" in str(exc):
+            raise UserError(f"--retention: {exc} (or --allow-expired)") from None
+        raise
     s = report.summary
     if s["days"] == 0:
         warn("no face has a usable time (capture time, file time or --time-pattern): the tables are empty")

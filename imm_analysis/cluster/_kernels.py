@@ -255,6 +255,7 @@ def gather_rows(x: np.ndarray, v: np.ndarray, buf: np.ndarray | None, slot: np.n
     """Rows ``x[v]``, taken from ``buf[slot[v]]`` where ``slot[v] >= 0`` (when ``buf`` is given)."""
     out = x[v]
     if buf is not None:
+        assert slot is not None, "slot is required with buf"
         s = slot[v]
         has = s >= 0
         out[has] = buf[s[has]]

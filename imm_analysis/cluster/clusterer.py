@@ -148,6 +148,9 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
     [0, 0, 0, 0, 1, 1, 1, 1]
     """
 
+    threshold_: float
+    join_threshold_: float
+
     _parameter_constraints: dict = {
         "threshold": [Interval(Real, -1, 1, closed="both"), None],
         "min_faces": [Interval(Integral, 1, None, closed="left")],

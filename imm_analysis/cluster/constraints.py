@@ -60,7 +60,7 @@ def image_keys(figures: pd.DataFrame | None, n: int) -> np.ndarray:
         frame = ts if frame is None else frame.fillna(ts)
     if frame is not None:
         key = (fid + "#" + frame).where(frame.notna(), fid)
-    out = key.to_numpy(dtype=object, na_value=None)
+    out = key.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
     missing = pd.isna(out)
     out[missing] = own[missing]
     return out

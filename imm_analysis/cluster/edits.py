@@ -51,18 +51,18 @@ class EditsMixin:
         return pd.Timestamp.now(tz="UTC")
 
     def _ids(self) -> np.ndarray:
-        return self.figures["figure_cluster_id"].astype("string").to_numpy(dtype=object, na_value=None)
+        return self.figures["figure_cluster_id"].astype("string").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
 
     def _ids_at(self, rows: np.ndarray) -> np.ndarray:
         """``figure_cluster_id`` of the faces at ``rows`` (None where missing)."""
-        return self.figures["figure_cluster_id"].iloc[rows].astype("string").to_numpy(dtype=object, na_value=None)
+        return self.figures["figure_cluster_id"].iloc[rows].astype("string").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
 
     def _rows(self, figure_ids: Iterable[str] | str) -> np.ndarray:
         if isinstance(figure_ids, str):
             figure_ids = [figure_ids]
         wanted = list(figure_ids)
         index = pd.Index(self.figures["figure_id"].astype(str))
-        pos = index.get_indexer(wanted)
+        pos = index.get_indexer(wanted)  # type: ignore[arg-type]  # pandas-stubs: get_indexer takes any array-like
         if (pos < 0).any():
             missing = [w for w, p in zip(wanted, pos, strict=True) if p < 0]
             raise KeyError(f"unknown figure_id(s): {missing[:5]}")
@@ -84,9 +84,9 @@ class EditsMixin:
         rows = np.asarray(rows, dtype=np.int64)
         values = np.asarray(values, dtype=object)
         ids = self.figures["figure_cluster_id"].astype("string")
-        left = ids.iloc[rows].to_numpy(dtype=object, na_value=None)
+        left = ids.iloc[rows].to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
         ids = ids.copy()
-        ids.iloc[rows] = pd.array(values, dtype="string")
+        ids.iloc[rows] = pd.array(values, dtype="string")  # type: ignore[call-overload]  # pandas-stubs: iloc takes int arrays
         state = self.figures["cluster_state"].copy()
         state.iloc[rows] = schema.cluster_state(ids.iloc[rows]).to_numpy()
         figures = self.figures.copy(deep=False)  # copy-on-write: the old frame stays as it was
@@ -173,8 +173,9 @@ class EditsMixin:
         rows = self._members(c for c in cluster_ids if c != into)
         self._check_no_conflict(rows, into, "merge")
         prev = self.clusters.set_index(self.clusters["cluster_id"].astype(str))
-        if pd.isna(prev.loc[into, "name"]):
-            names = [prev.loc[c, "name"] for c in cluster_ids if not pd.isna(prev.loc[c, "name"])]
+        name = prev["name"]
+        if pd.isna(name.loc[into]):
+            names = [name.loc[c] for c in cluster_ids if not pd.isna(name.loc[c])]
             if names:
                 self.clusters.loc[self.clusters["cluster_id"] == into, "name"] = names[0]
         labels: dict[str, Any] = {}
@@ -184,7 +185,7 @@ class EditsMixin:
                 labels = {**v, **labels} if c != into else {**labels, **v}
         if labels:
             idx = np.flatnonzero((self.clusters["cluster_id"] == into).to_numpy(bool))[0]
-            self.clusters.at[self.clusters.index[idx], "custom_labels"] = labels
+            self.clusters.at[self.clusters.index[idx], "custom_labels"] = labels  # type: ignore[assignment]  # pandas-stubs: a cell may hold a dict
         self._log("merge", cluster_ids=cluster_ids, into=into)
         self._set_ids(rows, np.full(len(rows), into, dtype=object), {into})
         return self

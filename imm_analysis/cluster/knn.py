@@ -40,6 +40,13 @@ class KNNGraph:
         excluded. Missing slots (fewer than ``k`` other faces) hold -1.
     similarities : ndarray of float32, shape (n, k)
         Cosine similarities matching ``indices``, sorted descending; missing slots hold -inf.
+
+    Examples
+    --------
+    >>> g = KNNGraph([[1], [0], [1]], [[0.9], [0.9], [0.5]])
+    >>> i, j, sim = g.edges()
+    >>> g.n_samples, g.n_neighbors, i.tolist(), j.tolist(), sim.round(2).tolist()
+    (3, 1, [0, 1], [1, 2], [0.9, 0.5])
     """
 
     indices: np.ndarray
@@ -333,9 +340,9 @@ def _faiss_index(x: np.ndarray, *, exact: bool):
 
     n, d = x.shape
     if exact or n < 4096:
-        index = faiss.IndexFlatIP(d)
-        index.add(x)
-        return index, None
+        flat = faiss.IndexFlatIP(d)
+        flat.add(x)
+        return flat, None
     # inverted lists of 8-bit scalar-quantised vectors (the vectors themselves, not residuals:
     # same recall, faster scan); the candidates are re-scored exactly afterwards
     nlist = int(min(65536, max(64, 4 * np.sqrt(n))))

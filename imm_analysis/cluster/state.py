@@ -23,12 +23,14 @@ import pandas as pd
 from imm_analysis import schema
 from imm_analysis.cluster.clusterer import FigureClusterer
 from imm_analysis.cluster.constraints import check_figures, image_keys
-from imm_analysis.cluster.edits import EditsMixin, _isin
+from imm_analysis.cluster.edits import _isin
+from imm_analysis.cluster.erase import EraseMixin
 from imm_analysis.cluster.knn import KNNGraph, prepare_embeddings
 from imm_analysis.cluster.stats import labelled_frames
 from imm_analysis.cluster.store import frame_categories, load_parts, save_parts
 from imm_analysis.cluster.tasks import FILE_NAME as TASKS_FILE
 from imm_analysis.cluster.tasks import TaskLog
+from imm_analysis.io.tombstones import tombstoned_mask
 from imm_analysis.quality.hd import HDRule
 
 __all__ = ["ClusterState"]
@@ -37,12 +39,13 @@ _ARRAYS = ("embeddings", "knn_indices", "knn_similarities", "hd", "locked")
 _PARAM_KEYS = ("threshold", "min_faces", "hd_rule", "n_neighbors", "backend", "linkage_floor")
 
 
-class ClusterState(EditsMixin):
+class ClusterState(EraseMixin):
     """An editable, incrementally updatable, persistent face clustering.
 
     Build one with :meth:`from_figures` (or :meth:`load`); read ``figures`` and ``clusters``;
     edit with :meth:`merge`, :meth:`move`, :meth:`eject`, :meth:`rename`, :meth:`set_cover`,
-    :meth:`not_same_person` and :meth:`remove_files`; add faces with :meth:`update`.
+    :meth:`not_same_person` and :meth:`remove_files`; add faces with :meth:`update`; erase faces
+    for good with :meth:`remove_figures` and :meth:`expire` (tombstoned, see :mod:`imm_analysis.cluster.erase`).
 
     Attributes
     ----------
@@ -94,6 +97,7 @@ class ClusterState(EditsMixin):
         cover_locked: dict[str, str] | None = None,
         edits: list[dict] | None = None,
         seed: int | None = None,
+        tombstones: Iterable[dict] = (),
     ) -> None:
         self.figures = figures
         self.clusters = clusters
@@ -106,6 +110,7 @@ class ClusterState(EditsMixin):
         self._cannot = cannot_link if cannot_link is not None else pd.DataFrame({"a": pd.Series([], dtype="string"), "b": pd.Series([], dtype="string")})
         self._removed = set(removed)
         self._cover_locked = dict(cover_locked or {})
+        self._tombstones = list(tombstones)  # erased faces (imm_analysis.io.tombstones): updates skip them
         self._rng = np.random.default_rng(seed) if seed is not None else None
         self._estimator: FigureClusterer | None = None
         self._cannot_sent = 0  # "not the same person" pairs the estimator has been given
@@ -212,6 +217,8 @@ class ClusterState(EditsMixin):
         fid = new_figures["figure_id"].astype(str)
         known = set(self.figures["figure_id"].astype(str)) | self._removed
         fresh = ~_isin(fid, known)
+        if self._tombstones:  # forgotten or expired faces never come back
+            fresh &= ~tombstoned_mask(new_figures, self._tombstones)
         skipped = int((~fresh).sum())
         new_figures = new_figures.loc[fresh].reset_index(drop=True)
         x_new = x_new[fresh]
@@ -293,6 +300,7 @@ class ClusterState(EditsMixin):
             "removed": sorted(self._removed),
             "cover_locked": self._cover_locked,
             "edits": self.edits,
+            "tombstones": self._tombstones,
             # also in the Parquet files' metadata; kept here for readers of the first release
             "categories": frame_categories({"figures": self.figures, "clusters": self.clusters}),
         }
@@ -340,6 +348,7 @@ class ClusterState(EditsMixin):
             cover_locked=meta["cover_locked"],
             edits=meta["edits"],
             seed=seed,
+            tombstones=meta.get("tombstones", []),
         )
         state.task_log = TaskLog.load(where)
         return state

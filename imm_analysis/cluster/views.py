@@ -114,6 +114,17 @@ def get_figure_cluster(state: ClusterState, cluster_id: str) -> dict[str, Any]:
     """One cluster like IMM's GetFigureCluster: ``{"FigureCluster": {...}, "RequestId": ...}``.
 
     Raises KeyError for an unknown id.
+
+    Examples
+    --------
+    >>> from imm_analysis.cluster.state import ClusterState
+    >>> from imm_analysis.synth import make_dataset
+    >>> ds = make_dataset(4, seed=1)
+    >>> state = ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0)
+    >>> cid = state.clusters["cluster_id"].iloc[0]
+    >>> cluster = get_figure_cluster(state, cid)["FigureCluster"]
+    >>> cluster["ObjectId"] == cid, cluster["FaceCount"] == int(state.clusters["face_count"].iloc[0])
+    (True, True)
     """
     hit = state.clusters[(state.clusters["cluster_id"] == cluster_id).to_numpy(bool)]
     if not len(hit):
@@ -180,6 +191,19 @@ def simple_query(
     dict
         ``{"Files": [...], "Aggregations": [], "NextToken": ..., "RequestId": ...}``;
         ``load_files`` / ``load_figures`` read it back.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from imm_analysis.cluster.state import ClusterState
+    >>> figs = pd.DataFrame({"figure_id": ["a", "b", "c"], "file_id": ["i1", "i2", "i2"]})
+    >>> x = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)  # a and b: one person; c: another
+    >>> every_face_hd = lambda f: np.ones(len(f), bool)
+    >>> state = ClusterState.from_figures(figs, x, threshold=0.5, min_faces=2, hd_rule=every_face_hd, seed=0)
+    >>> cid = state.clusters["cluster_id"].iloc[0]
+    >>> page = simple_query(state, {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": cid})
+    >>> [(f["ObjectId"], [face["FigureId"] for face in f["Figures"]]) for f in page["Files"]]  # c comes with i2
+    [('i1', ['a']), ('i2', ['b', 'c'])]
     """
     if isinstance(query, str):
         try:

@@ -53,6 +53,14 @@ class ClusteringComparison:
         ``agreement``: :func:`evaluate_clustering` of B against A taken as the truth.
     names : tuple of str
         Display names of A and B.
+
+    Examples
+    --------
+    >>> cmp = compare_clusterings(["a", "a", "b", "b"], ["x", "x", "x", "x"])
+    >>> cmp
+    ClusteringComparison(a: 2 clusters -> b: 1 clusters; same=0 split=0 merged=2 new=0 gone=0)
+    >>> cmp.table["status"].tolist()
+    ['merged', 'merged']
     """
 
     table: pd.DataFrame
@@ -141,9 +149,9 @@ def compare_clusterings(
     n = len(ca)
     na, nb = (str(x) for x in names)
 
-    codes_a, uniq_a = pd.factorize(pd.Series(ca, dtype=object))  # None -> -1
-    codes_b, uniq_b = pd.factorize(pd.Series(cb, dtype=object))
-    uniq_a, uniq_b = np.asarray(uniq_a, dtype=object), np.asarray(uniq_b, dtype=object)
+    codes_a, index_a = pd.factorize(pd.Series(ca, dtype=object))  # None -> -1
+    codes_b, index_b = pd.factorize(pd.Series(cb, dtype=object))
+    uniq_a, uniq_b = np.asarray(index_a, dtype=object), np.asarray(index_b, dtype=object)
     cnt_a = np.bincount(codes_a[codes_a >= 0], minlength=len(uniq_a))
     cnt_b = np.bincount(codes_b[codes_b >= 0], minlength=len(uniq_b))
     size_a = pd.Series(cnt_a, index=pd.Index(uniq_a, dtype=object)).sort_values(ascending=False, kind="stable")
@@ -156,8 +164,8 @@ def compare_clusterings(
     union = np.append(cnt_a, 0)[pa] + np.append(cnt_b, 0)[pb] - overlap
     pairs = pd.DataFrame(
         {
-            "cluster_a": pd.Series(np.append(uniq_a, None)[pa], dtype=object),
-            "cluster_b": pd.Series(np.append(uniq_b, None)[pb], dtype=object),
+            "cluster_a": pd.Series(np.append(uniq_a, [None])[pa], dtype=object),
+            "cluster_b": pd.Series(np.append(uniq_b, [None])[pb], dtype=object),
             "overlap": overlap.astype(np.int64),
             "jaccard": np.where(both, overlap / np.maximum(union, 1), np.nan),
         }

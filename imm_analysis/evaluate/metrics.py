@@ -92,6 +92,12 @@ def contingency(true_labels: Any, pred_labels: Any) -> tuple[np.ndarray, np.ndar
         cluster ``pred_code``.
     indep : ndarray of bool
         Which faces were independent in ``pred_labels``.
+
+    Examples
+    --------
+    >>> t, p, count, indep = contingency(["a", "a", "b"], [0, 0, -1])
+    >>> t.tolist(), p.tolist(), count.tolist(), indep.tolist()
+    ([0, 1], [0, 1], [2, 1], [False, False, True])
     """
     t = _as_1d(true_labels, "true_labels")
     p = _as_1d(pred_labels, "pred_labels")

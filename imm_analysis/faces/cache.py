@@ -44,6 +44,7 @@ import pandas as pd
 
 from imm_analysis.io.atomic import atomic_save_npy, atomic_write_bytes
 from imm_analysis.io.parquet import read_frame, write_frame
+from imm_analysis.io.tombstones import read_tombstones, tombstoned_mask
 
 __all__ = ["EmbeddingCache", "CachedEntry", "atomic_write_bytes"]
 
@@ -149,8 +150,13 @@ class EmbeddingCache:
         return sorted(removed)
 
     def load(self) -> dict[str, CachedEntry]:
-        """Every committed entry, keyed by ``cache_key`` (the first chunk wins when a key repeats)."""
+        """Every committed entry, keyed by ``cache_key`` (the first chunk wins when a key repeats).
+
+        Faces tombstoned in ``root/tombstones.json`` (forgotten or expired, see
+        :mod:`imm_analysis.io.tombstones`) are left out.
+        """
         entries: dict[str, CachedEntry] = {}
+        tombstones = read_tombstones(self.dir.parent)
         for record in sorted(self.dir.glob("part-*.files.parquet")):
             stem = record.name[: -len(".files.parquet")]
             files = read_frame(record, json_columns=["extra", "custom_labels"])
@@ -181,6 +187,17 @@ class EmbeddingCache:
                     embeddings=emb[rows],
                     error=[err_recs[i] for i in err_rows.get(key, none)],
                 )
+        if tombstones:
+            erased_files = {str(t["file_id"]) for t in tombstones}
+            for e in entries.values():
+                if not any(str(f.get("file_id")) in erased_files for f in e.figures):
+                    continue
+                gone = tombstoned_mask(e.figures, tombstones)
+                if gone.any():
+                    e.figures = [f for f, g in zip(e.figures, gone, strict=True) if not g]
+                    e.embeddings = e.embeddings[~gone]
+                    for f in e.file:
+                        f["figure_count"] = len(e.figures)
         return entries
 
     def write_chunk(

@@ -161,7 +161,25 @@ class _Run:
         err_df = err_df.astype(ERROR_COLUMNS)
         if len(emb) != len(figs_df):  # pragma: no cover - an internal invariant
             raise RuntimeError(f"internal error: {len(emb)} embeddings for {len(figs_df)} faces")
+        if self.cache is not None:  # forgotten or expired faces never come back (imm_analysis.io.tombstones)
+            figs_df, emb, files_df = _drop_tombstoned(self.cache.dir.parent, figs_df, emb, files_df)
         return EmbedResult(files_df, figs_df, emb, err_df, self.model.model_id, dict(self.stats))
+
+
+def _drop_tombstoned(root, figs: pd.DataFrame, emb: np.ndarray,
+                     files: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    from imm_analysis.io.tombstones import read_tombstones, tombstoned_mask
+
+    tombstones = read_tombstones(root)
+    gone = tombstoned_mask(figs, tombstones) if tombstones and len(figs) else np.zeros(len(figs), bool)
+    if not gone.any():
+        return figs, emb, files
+    figs = figs.loc[~gone].reset_index(drop=True)
+    if "figure_count" in files.columns and len(files):
+        counts = figs.groupby(figs["file_id"].astype(str)).size()
+        files = files.copy()
+        files["figure_count"] = files["file_id"].astype(str).map(counts).fillna(0).astype(files["figure_count"].dtype)
+    return figs, emb[~gone], files
 
 
 def _decode_reduction(decode_scale: int | str) -> int:

@@ -5,6 +5,8 @@ importing another ``imm_analysis.io`` module does not import the JSON readers.
 
 * :mod:`~imm_analysis.io.imm_json`: ``load_clusters``, ``load_files``, ``load_figures``,
   ``load_files_and_figures``, ``to_imm_clusters``, ``to_imm_files`` (the public API)
+* :mod:`~imm_analysis.io.media_clips`: ``load_media_clips`` (IMS ``SearchMediaClipByFace``) and the
+  other face-search response loaders
 * :mod:`~imm_analysis.io.sources`: paths, directories, globs, strings, file objects -> JSON documents
   (the JSON-text-or-path rule, empty inputs, encodings, special files)
 * :mod:`~imm_analysis.io.limits`: the input limits below, and the checks that enforce them
@@ -45,12 +47,16 @@ _EXPORTS = {
     "to_imm_clusters": "imm_analysis.io.imm_json",
     "to_imm_files": "imm_analysis.io.imm_json",
     "load_tasks": "imm_analysis.io.tasks",
+    "load_media_clips": "imm_analysis.io.media_clips",
     "exports_to_parquet": "imm_analysis.io.dataset",
     "read_figures_dask": "imm_analysis.io.dataset",
     "IMMFormatError": "imm_analysis.io.errors",
     "IMMLoadWarning": "imm_analysis.io.errors",
 }
-__all__ = sorted(_EXPORTS)
 
 
-__getattr__, __dir__ = attach(__name__, _EXPORTS)
+# submodules reachable as attributes (``imm_analysis.io.media.read_image``) without an explicit import
+_SUBMODULES = {"media", "paths", "atomic", "parquet", "limits", "imm_sdk"}
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
+__getattr__, __dir__ = attach(__name__, _EXPORTS, _SUBMODULES)

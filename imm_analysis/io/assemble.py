@@ -204,9 +204,11 @@ def _warn(message: str) -> None:
 def _outside_level() -> int:
     """``stacklevel`` (for a ``warnings.warn`` in the caller) of the first frame outside this package."""
     import sys
+    from types import FrameType
 
     package = str(Path(__file__).resolve().parents[1])
-    frame, level = sys._getframe(2), 2
+    frame: FrameType | None = sys._getframe(2)
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level

@@ -44,7 +44,18 @@ class IMMFormatError(ValueError):
 
 
 class IMMLoadWarning(UserWarning):
-    """Something in the input looks wrong but the load went on (duplicates, ``TotalCount`` mismatch)."""
+    """Something in the input looks wrong but the load went on (duplicates, ``TotalCount`` mismatch).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from imm_analysis import load_clusters
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     frame = load_clusters({"FigureClusters": [{"ObjectId": "c1"}, {"ObjectId": "c1"}]})
+    >>> len(frame), [w.category.__name__ for w in caught]
+    (1, ['IMMLoadWarning'])
+    """
 
 
 class ErrorLog:

@@ -270,6 +270,7 @@ def _read_files(
             fast = None if data is None else figures_from_bytes(data)
             del data
             if fast is not None:
+                assert figure_loader is not None  # fast_candidate checked it
                 figure_loader.add_fast(fast)
                 seen_figures.fast(fast, str(item))
                 if file_loader is None:

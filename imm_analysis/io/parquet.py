@@ -55,7 +55,7 @@ def _json_default(v: Any) -> Any:
     return str(v)
 
 
-def _encode(values: Iterable[Any]) -> pd.arrays.StringArray:
+def _encode(values: Iterable[Any]) -> pd.api.extensions.ExtensionArray:
     out = [
         None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else json.dumps(v, default=_json_default)
         for v in values

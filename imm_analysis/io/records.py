@@ -108,12 +108,12 @@ def _page(source: str, label: str, value: Any, log: ErrorLog) -> Iterator[Page]:
                 return
             yield Page(kind, [item], source, label, key)
             return
-    kind = _bare_kind(value)
-    if kind is None:
+    bare = _bare_kind(value)
+    if bare is None:
         keys = ", ".join(sorted(map(str, value))[:12]) or "none"
         log.add(source, label, None, f"not an IMM response (keys: {keys}); expected {EXPECTED_SHAPES}")
         return
-    yield Page(kind, [value], source, label, "")
+    yield Page(bare, [value], source, label, "")
 
 
 def _bare_kind(value: dict) -> str | None:

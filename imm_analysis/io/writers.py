@@ -43,18 +43,23 @@ def _json_values(series: pd.Series, dtype: str) -> list:
     if dtype == schema.OBJECT:
         return series.tolist()
     na = series.isna().to_numpy()
+    values: list[Any]
     if dtype == schema.INT:
         values = series.astype("Int64").to_numpy(dtype=np.int64, na_value=0).tolist()
     elif dtype == schema.FLOAT:
         values = series.astype(np.float64).to_numpy().tolist()
     else:
-        values = series.astype(schema.STRING).to_numpy(dtype=object, na_value=None).tolist()
+        values = series.astype(schema.STRING).to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
     return [None if m else v for v, m in zip(values, na.tolist(), strict=True)]
 
 
 def _records(frame: pd.DataFrame, spec: Iterable[tuple[str, str, str | None]], paths: dict[str, str]) -> list[dict]:
     """One IMM dict per row: CamelCase (nested where the path has a dot), missing values left out."""
-    fields = [(col, paths.get(col, imm), dtype) for col, dtype, imm in spec if paths.get(col, imm) and col in frame]
+    fields: list[tuple[str, str, str]] = []
+    for col, dtype, imm in spec:
+        imm_path = paths.get(col, imm)
+        if imm_path and col in frame:
+            fields.append((col, imm_path, dtype))
     columns = [(path.split("."), _json_values(frame[col], dtype)) for col, path, dtype in fields]
     extras = frame["extra"].tolist() if "extra" in frame else [None] * len(frame)
     out = []
@@ -68,8 +73,9 @@ def _records(frame: pd.DataFrame, spec: Iterable[tuple[str, str, str | None]], p
                 record[path[0]] = v
             else:
                 record.setdefault(path[0], {})[path[1]] = v
-        if isinstance(extras[i], dict):
-            _merge(record, extras[i])
+        extra = extras[i]
+        if isinstance(extra, dict):
+            _merge(record, extra)
         out.append(record)
     return out
 
@@ -152,10 +158,10 @@ def to_imm_files(files: pd.DataFrame | None, figures: pd.DataFrame | None = None
     face_spec = [(c, d, imm) for c, d, imm in schema.FIGURE_SPEC if imm]
     face_records = _records(figures, face_spec, {})
     by_file: dict[Any, list[dict]] = {}
-    file_ids = figures["file_id"].astype(schema.STRING).to_numpy(dtype=object, na_value=None).tolist()
+    file_ids = figures["file_id"].astype(schema.STRING).to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
     for fid, rec in zip(file_ids, face_records, strict=True):
         by_file.setdefault(fid, []).append(rec)
-    known = files["file_id"].astype(schema.STRING).to_numpy(dtype=object, na_value=None).tolist()
+    known = files["file_id"].astype(schema.STRING).to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
     for fid, rec in zip(known, file_records, strict=True):
         if fid in by_file:
             rec["Figures"] = by_file.pop(fid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -137,7 +137,7 @@ class HDRule:
         reason = np.full(n, -1, dtype=np.int8)
         for code, failed in reversed(list(enumerate((missing, too_small, extreme, low)))):
             reason[failed] = code
-        return cast(npt.NDArray[np.bool_], reason < 0), reason
+        return reason < 0, reason
 
     def mask(self, figures: pd.DataFrame) -> np.ndarray:
         """Bool array: which faces of ``figures`` are high-definition.
@@ -186,6 +186,8 @@ HD_RULE: Mapping[str, float] = MappingProxyType(HDRule().as_dict())
 def describe_hd_rule(rule: RuleLike = None) -> str:
     """The rule in words, IMM's defaults overridden by ``rule`` (see :meth:`HDRule.describe`).
 
+    Examples
+    --------
     >>> describe_hd_rule({"min_quality": 0.9})
     'width and height > 75 px, |pitch|, |roll|, |yaw| < 30, face_quality > 0.9'
     """
@@ -229,14 +231,7 @@ def hd_mask(
     return r.evaluate(figures)
 
 
-def hd_faces(
-    figures: pd.DataFrame,
-    rule: RuleLike = None,
-    *,
-    min_size: float | None = None,
-    max_pose: float | None = None,
-    min_quality: float | None = None,
-) -> pd.DataFrame:
+def hd_faces(figures: pd.DataFrame, rule: RuleLike = None, **overrides: float | None) -> pd.DataFrame:
     """Apply IMM's high-definition face rule (:class:`HDRule`).
 
     Parameters
@@ -245,10 +240,8 @@ def hd_faces(
         A figures frame (``load_figures``, ``embed_images(...).figures``), or a dask dataframe
         (:func:`imm_analysis.io.read_figures_dask`): then the answer is a lazy dask dataframe,
         the rule applied partition by partition.
-    rule : HDRule or mapping, optional
-        The rule; default IMM's (:class:`HDRule`).
-    min_size, max_pose, min_quality : float, optional
-        Override single thresholds of ``rule``.
+    rule, **overrides
+        The rule and single-threshold overrides, as in :func:`hd_mask`.
 
     Returns
     -------
@@ -267,9 +260,8 @@ def hd_faces(
     [True, True]
     """
     if type(figures).__module__.startswith("dask"):  # a dask dataframe: the rule per partition, lazily
-        kw = {"min_size": min_size, "max_pose": max_pose, "min_quality": min_quality}
-        return figures.map_partitions(hd_faces, rule, **kw, meta=hd_faces(figures._meta, rule, **kw))
-    is_hd, reason = hd_mask(figures, rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
+        return figures.map_partitions(hd_faces, rule, **overrides, meta=hd_faces(figures._meta, rule, **overrides))
+    is_hd, reason = hd_mask(figures, rule, **overrides)
     out = figures.copy()
     out["is_hd"] = is_hd
     out["hd_fail"] = pd.Categorical.from_codes(reason.astype(np.int64), dtype=_FAIL_DTYPE)

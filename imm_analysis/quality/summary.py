@@ -21,9 +21,7 @@ def quality_summary(
     *,
     percentiles: Sequence[float] = (5, 25, 50, 75, 95),
     rule: RuleLike = None,
-    min_size: float | None = None,
-    max_pose: float | None = None,
-    min_quality: float | None = None,
+    **overrides: float | None,
 ) -> pd.DataFrame:
     """Face counts, high-definition share, failure reasons and quality/pose percentiles.
 
@@ -39,10 +37,9 @@ def quality_summary(
     percentiles : sequence of float, default=(5, 25, 50, 75, 95)
         Percentiles (0-100, linear interpolation as :func:`numpy.percentile`), missing
         values ignored.
-    rule : HDRule or mapping, optional
-        The high-definition rule; default IMM's (:class:`~imm_analysis.quality.HDRule`).
-    min_size, max_pose, min_quality : float, optional
-        Override single thresholds of ``rule``.
+    rule, **overrides
+        The high-definition rule and single-threshold overrides (``min_size``, ``max_pose``,
+        ``min_quality``), as in :func:`~imm_analysis.quality.hd_mask`.
 
     Returns
     -------
@@ -79,9 +76,9 @@ def quality_summary(
     if _is_dask(figures):  # per partition: the rule and the measures; combined: the group statistics
         from imm_analysis.quality.scale import gather_summary_data
 
-        data = gather_summary_data(figures, _summary_data, keys, rule, min_size, max_pose, min_quality)
+        data = gather_summary_data(figures, _summary_data, keys, rule, overrides)
     else:
-        data = _summary_data(figures, keys, rule, min_size, max_pose, min_quality)
+        data = _summary_data(figures, keys, rule, overrides)
     n = len(data)
     group_keys = [data.pop(f"__by_{i}").rename(k) for i, k in enumerate(keys or ["scope"])]
     g = data.groupby(group_keys, observed=True, dropna=False, sort=True)
@@ -121,12 +118,9 @@ def _is_dask(frame: object) -> bool:
     return type(frame).__module__.startswith("dask")
 
 
-def _summary_data(
-    figures: pd.DataFrame, keys: list[str], rule: RuleLike, min_size: float | None, max_pose: float | None,
-    min_quality: float | None,
-) -> pd.DataFrame:
+def _summary_data(figures: pd.DataFrame, keys: list[str], rule: RuleLike, overrides: dict) -> pd.DataFrame:
     """Per face: the group key columns (``__by_<i>``), file ids, HD flags and measures."""
-    is_hd, reason = hd_mask(figures, rule, min_size=min_size, max_pose=max_pose, min_quality=min_quality)
+    is_hd, reason = hd_mask(figures, rule, **overrides)
     n = len(figures)
     file_id = figures["file_id"] if "file_id" in figures.columns else pd.Series(np.arange(n), index=figures.index)
     if "media_type" in figures.columns:

@@ -171,6 +171,7 @@ first date of the data therefore has only new visitors.</li>
 <li><b>Staff</b>: {{ staff_rule }}. The rule only sees this period.</li>
 <li><b>Detections per visitor</b> = face detections in visits / unique visitors: how many times
 a naive per-detection count would over-count shoppers.</li>
+{% if p.pseudonymized %}<li><b>Pseudonymised</b>: {{ p.pseudonymized }}.</li>{% endif %}
 </ul>
 <p class="note">Tables show at most a few hundred rows; to_csv / to_parquet (or the command
 line's tables folder) give every row.</p>

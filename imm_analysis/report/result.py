@@ -60,6 +60,15 @@ class VisitorReport:
         Everything needed to rebuild the report (input, model, threshold, rules, version).
     summary : dict
         Headline numbers (period, unique visitors lower/upper, visits, ...).
+
+    Examples
+    --------
+    >>> from imm_analysis.report import visitor_report
+    >>> from imm_analysis.synth import make_visits
+    >>> s = make_visits(12, stores=1, days=2, staff_per_store=0, seed=0)
+    >>> r = visitor_report(s.figures, files=s.files, tz=s.tz, location=s.location_pattern, time_source=s.time_pattern)
+    >>> type(r).__name__, len(r.hourly), r.visitors.columns[:3].tolist()
+    ('VisitorReport', 168, ['visitor_id', 'name', 'first_seen'])
     """
 
     def __init__(

@@ -120,7 +120,8 @@ class FileLookup:
         return f is not None and column in f.columns and "file_id" in f.columns and "file_id" in self.figures
 
     def _build(self) -> None:
-        idx = pd.Index(self.files["file_id"].to_numpy(object, na_value=None))
+        assert self.files is not None  # has() checked it
+        idx = pd.Index(self.files["file_id"].to_numpy(object, na_value=None))  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
         if idx.is_unique:
             self._index, self._first = idx, np.arange(len(idx))
         else:
@@ -133,8 +134,9 @@ class FileLookup:
             return None
         if self._index is None:
             self._build()
+        assert self._index is not None and self._first is not None and self.files is not None
         ids = self.figures["file_id"] if rows is None else self.figures["file_id"].iloc[rows]
-        pos = self._index.get_indexer(ids.to_numpy(object, na_value=None))
+        pos = self._index.get_indexer(ids.to_numpy(object, na_value=None))  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
         values = self.files[column].iloc[self._first[np.maximum(pos, 0)]].reset_index(drop=True)
         missing = pd.Series(pos < 0)
         return values.mask(missing) if missing.any() else values
@@ -251,7 +253,7 @@ def resolve_times(
                 raise ValueError(f"time pattern {entry!r} needs a 'uri' column in figures")
             label = "uri"
             if len(rows):
-                t = _uri_times(figures["uri"].iloc[rows].to_numpy(object, na_value=None), rx, tz)
+                t = _uri_times(figures["uri"].iloc[rows].to_numpy(object, na_value=None), rx, tz)  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
                 take = t != NAT
                 times[rows[take]], source[rows[take]] = t[take], k
         labels.append(label)
@@ -296,8 +298,10 @@ def resolve_locations(
         return np.zeros(n, dtype=np.int64), ["all"], "none"
     if not isinstance(location, str):
         raise ValueError(f"location must be a column name, 'custom_labels:KEY', a regex or None, got {location!r}")
+    values: pd.Series | np.ndarray
     if location.startswith("custom_labels:"):
         key = location.split(":", 1)[1]
+        labels: pd.Series | None
         if "custom_labels" in figures.columns:
             labels = figures["custom_labels"].reset_index(drop=True)
         else:
@@ -311,7 +315,9 @@ def resolve_locations(
     elif location in figures.columns:
         values, kind = figures[location].reset_index(drop=True).astype("string"), "column"
     elif files is not None and location in files.columns:
-        values, kind = lookup.get(location).astype("string"), "column"
+        joined = lookup.get(location)
+        assert joined is not None  # location is a files column
+        values, kind = joined.astype("string"), "column"
     else:
         if re.fullmatch(r"\w+", location):  # a column name, not a pattern
             raise ValueError(f"location {location!r}: no such column in figures or files; give a column name, "
@@ -319,7 +325,7 @@ def resolve_locations(
         rx = compile_one_group(location, "location pattern")
         if "uri" not in figures.columns:
             raise ValueError(f"location pattern {location!r} needs a 'uri' column in figures")
-        uris = figures["uri"].to_numpy(object, na_value=None)
+        uris = figures["uri"].to_numpy(object, na_value=None)  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
         found = _extract(uris, rx)
         if n and pd.isna(found).all():
             first = next((u for u in uris if u is not None), None)
@@ -328,9 +334,8 @@ def resolve_locations(
                 "it needs one group (...) around the store or camera part"
             )
         values, kind = found, "pattern"
-    if not isinstance(values, np.ndarray):
-        values = values.to_numpy(object, na_value=None)
-    codes, names = pd.factorize(values, sort=True)
+    arr = values if isinstance(values, np.ndarray) else values.to_numpy(object, na_value=None)  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
+    codes, names = pd.factorize(arr, sort=True)
     return codes.astype(np.int64), [str(x) for x in names], kind
 
 
@@ -450,7 +455,7 @@ def hourly_table(visits: pd.DataFrame, sightings: pd.DataFrame) -> pd.DataFrame:
     out["days"] = days_per_weekday[out["weekday"].to_numpy()]
     with np.errstate(invalid="ignore", divide="ignore"):
         out["arrivals_per_day"] = np.where(out["days"] > 0, out["arrivals"] / np.maximum(out["days"], 1), 0.0)
-    out.insert(1, "weekday_name", pd.Categorical(np.array(WEEKDAYS)[out["weekday"]], categories=list(WEEKDAYS)))
+    out.insert(1, "weekday_name", pd.Categorical(np.array(WEEKDAYS)[out["weekday"]], categories=list(WEEKDAYS)))  # type: ignore[arg-type]  # pandas-stubs: insert takes a Categorical
     return out[["weekday", "weekday_name", "hour", "days", "arrivals", "visitors", "detections", "arrivals_per_day"]]
 
 

@@ -38,7 +38,7 @@ def _location_lists(visits: pd.DataFrame, names: np.ndarray, visitors: np.ndarra
     text = names[loc[starts]].copy()
     for i in np.flatnonzero(count > 1).tolist():  # only visitors seen at several locations need a join
         text[i] = ", ".join(names[loc[starts[i] : starts[i] + count[i]]])
-    pos = pd.Index(v[starts]).get_indexer(visitors)
+    pos = pd.Index(v[starts]).get_indexer(visitors)  # type: ignore[arg-type]  # pandas-stubs: get_indexer takes any array-like
     found = pos >= 0
     return np.where(found, text[np.maximum(pos, 0)], ""), np.where(found, count[np.maximum(pos, 0)], 0)
 
@@ -59,11 +59,11 @@ def _visitor_attributes(
         age = pd.to_numeric(figs["age"], errors="coerce").to_numpy("float64", na_value=np.nan)[use]
         out["age"] = pd.Series(age).groupby(vis_codes).median().reindex(out.index).to_numpy()
     if "gender" in figs.columns:
-        g = pd.DataFrame({"v": vis_codes, "g": figs["gender"].astype("string").to_numpy(object, na_value=None)[use]})
+        g = pd.DataFrame({"v": vis_codes, "g": figs["gender"].astype("string").to_numpy(object, na_value=None)[use]})  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
         g = g.dropna()
         if len(g):
-            top = g.groupby(["v", "g"]).size().sort_values(ascending=False, kind="stable").reset_index()
-            top = top.drop_duplicates("v").set_index("v")["g"]
+            counts = g.groupby(["v", "g"]).size().sort_values(ascending=False, kind="stable").reset_index()
+            top = counts.drop_duplicates("v").set_index("v")["g"]
             out["gender"] = pd.array(top.reindex(out.index).to_numpy(object), dtype="string")
     if clusters is not None and "cluster_id" in clusters.columns and len(clusters):
         c = clusters.drop_duplicates("cluster_id").set_index(clusters.drop_duplicates("cluster_id")["cluster_id"].astype("string"))
@@ -72,7 +72,7 @@ def _visitor_attributes(
         for col, dst in (("name", "name"), ("gender", "gender"), ("average_age", "age")):
             if col not in c.columns:
                 continue
-            vals = pd.Series(c[col].to_numpy(object, na_value=None) if col != "average_age" else c[col].to_numpy("float64", na_value=np.nan))
+            vals = pd.Series(c[col].to_numpy(object, na_value=None) if col != "average_age" else c[col].to_numpy("float64", na_value=np.nan))  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
             take = vals.iloc[np.maximum(pos, 0)].to_numpy()
             keep = found & pd.notna(take)
             cur = out[dst].to_numpy(object if dst != "age" else "float64")
@@ -99,6 +99,10 @@ def visitor_report(
     faces: bool = False,
     origin: str | None = None,
     run_info: Mapping[str, Any] | None = None,
+    pseudonymize: bool = False,
+    key: bytes | str | None = None,
+    retention: Any = None,
+    allow_expired: bool = False,
 ) -> VisitorReport:
     """Count unique, new and returning visitors from clustered faces.
 
@@ -153,6 +157,16 @@ def visitor_report(
     run_info : mapping, optional
         What made the input, recorded in ``.parameters`` so the report can be rebuilt: for
         example ``input``, ``model_id``, ``threshold``, ``threshold_source``, ``min_faces``.
+    pseudonymize : bool, default=False
+        Share-ready report (:mod:`imm_analysis.report.pseudonym`): visitor ids are HMAC-SHA-256
+        of the cluster ids under ``key``; no name, cluster id, file id, URI or face crop is kept.
+    key : bytes or str, optional
+        The secret key of ``pseudonymize`` (at least 16 bytes); the same key gives the same ids.
+    retention : str, Timedelta or Timestamp, optional
+        How long face data may be kept (``"90D"``), or the cut-off time: a face older than that
+        raises ``ValueError`` (expire it first: ``ClusterState.expire``, ``expire_cache``).
+    allow_expired : bool, default=False
+        Report on faces older than ``retention`` anyway (recorded in the parameters).
 
     Returns
     -------
@@ -176,6 +190,12 @@ def visitor_report(
     """
     tz = T.check_tz(tz)
     gap = T.check_gap(session_gap)
+    if pseudonymize:
+        from imm_analysis.report.pseudonym import _key_bytes
+
+        _key_bytes(key)  # refuse a missing or short key before any work
+        if faces:
+            raise ValueError("a pseudonymised report carries no faces: pass faces=False with pseudonymize=True")
     state_params: dict[str, Any] = {}
     if clusters is not None and hasattr(clusters, "params") and hasattr(clusters, "clusters"):  # a ClusterState
         state_params = {k: clusters.params.get(k) for k in ("threshold", "min_faces") if k in clusters.params}
@@ -205,7 +225,7 @@ def visitor_report(
 
     if "figure_cluster_id" in figs.columns:
         state = cluster_state(figs["figure_cluster_id"])
-        cid = figs["figure_cluster_id"].astype("string").to_numpy(object, na_value=None)
+        cid = figs["figure_cluster_id"].astype("string").to_numpy(object, na_value=None)  # type: ignore[call-overload]  # pandas-stubs: na_value=None is valid
     else:
         state = figs["cluster_state"].astype("category")
         cid = np.full(n, None, dtype=object)
@@ -217,6 +237,8 @@ def visitor_report(
     lookup = T.FileLookup(figs, files)
     times, source, source_labels = T.resolve_times(figs, files, time_source=time_source, tz=tz, lookup=lookup)
     has_time = times != T.NAT
+    if retention is not None:
+        _check_retention(times[has_time], retention, allow_expired)
     loc, loc_names, loc_kind = T.resolve_locations(figs, files, location, lookup=lookup)
     no_loc = loc < 0
     loc = np.where(no_loc, len(loc_names), loc)
@@ -367,6 +389,7 @@ def visitor_report(
         "hd_rule": hd_param,
         "hd_rule_text": hd_text,
         "faces": bool(faces),
+        **({"retention": str(retention), "allow_expired": bool(allow_expired)} if retention is not None else {}),
         "version": __version__,
     }
     returning_any = int((per.loc[~per["is_staff"] if exclude_staff else slice(None), "days"] > 1).sum())
@@ -399,11 +422,31 @@ def visitor_report(
 
         gallery = gallery_table(figs, vis_ids, np.flatnonzero(use), vis_codes, visitors_tab["visitor_id"], clusters)
         gallery.insert(1, "name", visitors_tab["name"].to_numpy())
-    return VisitorReport(
+    report = VisitorReport(
         visits=visits_tab, daily=daily, hourly=hourly, visitors=visitors_tab, staff=staff_tab, quality=quality,
         parameters=parameters, summary=summary_d, near_staff=near_staff, unreadable=unreadable, gallery=gallery,
         notes=notes,
     )
+    if pseudonymize:
+        from imm_analysis.report.pseudonym import pseudonymize_report
+
+        report = pseudonymize_report(report, key)  # type: ignore[arg-type]
+    return report
+
+
+def _check_retention(times_ns: np.ndarray, retention: Any, allow_expired: bool) -> None:
+    """Refuse faces older than the retention period (unless ``allow_expired``)."""
+    from imm_analysis.cluster.erase import cutoff_time
+
+    cut = cutoff_time(retention)
+    old = times_ns < cut.value
+    if old.any() and not allow_expired:
+        oldest = pd.Timestamp(int(times_ns.min()), unit="ns", tz="UTC")
+        raise ValueError(
+            f"{int(old.sum()):,} face(s) are older than the retention ({retention}: before {cut:%Y-%m-%d %H:%M} UTC; "
+            f"oldest {oldest:%Y-%m-%d}): expire them first (ClusterState.expire, imm_analysis.privacy.expire_cache) "
+            "or pass allow_expired=True"
+        )
 
 
 def _hd(figures: pd.DataFrame, rule: HDRule | dict | None) -> tuple[np.ndarray, np.ndarray, str, dict]:

@@ -244,15 +244,13 @@ def plot_face_montage(
 
     Examples
     --------
-    >>> import os, tempfile
+    >>> import numpy as np
     >>> import pandas as pd
-    >>> from PIL import Image
-    >>> folder = tempfile.mkdtemp()
-    >>> Image.new("RGB", (200, 100), "red").save(os.path.join(folder, "f1.png"))
+    >>> images = {"f1.png": np.full((100, 200, 3), (255, 0, 0), np.uint8)}  # or a folder, or a callable
     >>> figures = pd.DataFrame({"file_id": ["f1.png", "missing.png"], "left": [50, 0], "top": [20, 0],
     ...                         "width": [90, 10], "height": [90, 10], "face_quality": [0.9, 0.4],
     ...                         "pitch": [0, 0], "roll": [0, 0], "yaw": [0, 0]})
-    >>> fig = plot_face_montage(figures, folder, ncols=2)
+    >>> fig = plot_face_montage(figures, images, ncols=2)
     >>> [a.get_title().splitlines()[-1] for a in fig.axes]
     ['q=0.90', 'not HD: too_small']
     >>> [t.get_text() for t in fig.axes[1].texts]
@@ -361,15 +359,13 @@ def plot_cluster_montage(
 
     Examples
     --------
-    >>> import os, tempfile
+    >>> import numpy as np
     >>> import pandas as pd
-    >>> from PIL import Image
-    >>> folder = tempfile.mkdtemp()
-    >>> Image.new("RGB", (200, 100), "red").save(os.path.join(folder, "f1.png"))
+    >>> photo = np.full((100, 200, 3), (255, 0, 0), np.uint8)
     >>> figures = pd.DataFrame({"file_id": ["f1.png", "f1.png", "f1.png"], "figure_cluster_id": ["C1", "C1", "C2"],
     ...                         "left": [10, 100, 50], "top": [10, 10, 10], "width": [80, 80, 80], "height": [80, 80, 80],
     ...                         "face_quality": [0.9, 0.95, 0.9]})
-    >>> fig = plot_cluster_montage(figures, "C1", folder)
+    >>> fig = plot_cluster_montage(figures, "C1", lambda file_id: photo)  # images from a callable
     >>> fig.get_suptitle(), len([a for a in fig.axes if a.get_visible()])
     ('C1: 2 faces', 2)
     """

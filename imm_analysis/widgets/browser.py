@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis._optional import require
 from imm_analysis.quality import HD_FAIL_REASONS, HDRule, hd_mask
+from imm_analysis.widgets._view import ViewOwner
 
 if TYPE_CHECKING:  # pragma: no cover
-    import ipywidgets
     from matplotlib.figure import Figure
 
     from imm_analysis.cluster.state import ClusterState
     from imm_analysis.viz.montage import ImageSource
+    from imm_analysis.widgets._browser_view import BrowserView
 
 __all__ = ["ClusterBrowser"]
 
 
-class ClusterBrowser:
+class ClusterBrowser(ViewOwner["BrowserView"]):
     """Browse and edit a clustering, largest clusters first.
 
     Parameters
@@ -70,9 +70,7 @@ class ClusterBrowser:
         self.max_faces = int(max_faces)
         self.page = 0
         self.selected: str | None = None
-        self._widget: ipywidgets.VBox | None = None
-        self._ui: dict[str, Any] = {}
-        self._syncing = False
+        self._view: BrowserView | None = None
         self._select_default()
 
     # ------------------------------------------------------------------ navigation
@@ -81,10 +79,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> bool(b.clusters_by_size()["face_count"].is_monotonic_decreasing)
         True
         """
@@ -99,10 +95,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> b.n_pages == -(-len(b.clusters_by_size()) // 3)
         True
         """
@@ -114,10 +108,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> b.page_clusters == b.clusters_by_size()["cluster_id"].astype(str).tolist()[:3]
         True
         """
@@ -130,10 +122,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> ids = b.go(99)  # clamped to the last page
         >>> b.page == b.n_pages - 1 and b.selected == ids[0]
         True
@@ -149,10 +139,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> _ = b.next_page()
         >>> b.page == min(1, b.n_pages - 1)
         True
@@ -164,10 +152,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> _ = b.next_page()
         >>> _ = b.prev_page()
         >>> b.page
@@ -180,10 +166,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> cid = b.page_clusters[1]
         >>> faces = b.select(cid)
         >>> b.selected == cid and len(faces) == b.summary["face_count"]
@@ -214,10 +198,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> faces = b.faces()
         >>> bool(faces["face_quality"].is_monotonic_decreasing), len(faces) == b.summary["face_count"]
         (True, True)
@@ -251,10 +233,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> fig = b.montage()
         >>> type(fig).__name__, len(fig.axes) >= 1
         ('Figure', True)
@@ -282,10 +262,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> s = b.summary
         >>> s["page"], s["n_edits"], s["selected"] == b.page_clusters[0]
         (0, 0, True)
@@ -309,10 +287,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1, multi_face_share=0.0)  # one face per image: any clusters can merge
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser(multi_face_share=0.0)  # one face per image: any clusters can merge
         >>> a, c = b.page_clusters[:2]
         >>> n = b.summary["n_clusters"]
         >>> out = b.merge([a, c], into=a)
@@ -334,10 +310,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> victim = b.faces()["figure_id"].iloc[-1]
         >>> _ = b.eject([victim])
         >>> victim in b.faces()["figure_id"].tolist()
@@ -357,10 +331,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> b.rename(None, "regular 1")["name"]
         'regular 1'
         """
@@ -374,10 +346,8 @@ class ClusterBrowser:
 
         Examples
         --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
+        >>> from imm_analysis.widgets._demo import demo_browser
+        >>> b = demo_browser()
         >>> cover = b.faces()["file_id"].iloc[-1]
         >>> b.set_cover(None, cover)["cover_file_id"] == cover
         True
@@ -392,120 +362,8 @@ class ClusterBrowser:
         self.refresh()
         return self.summary
 
-    # ------------------------------------------------------------------ widget
-    @property
-    def widget(self) -> ipywidgets.VBox:
-        """The ipywidgets UI (built on first access; works without a display).
+    # ------------------------------------------------------------------ widget (see ViewOwner)
+    def _make_view(self) -> BrowserView:
+        from imm_analysis.widgets._browser_view import BrowserView
 
-        Examples
-        --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
-        >>> type(b.widget).__name__
-        'VBox'
-        """
-        if self._widget is None:
-            self._widget = self._build()
-            self.refresh()
-        return self._widget
-
-    def _build(self) -> ipywidgets.VBox:
-        w = require("ipywidgets", purpose="ClusterBrowser.widget")
-
-        ui = {
-            "prev": w.Button(description="< prev", layout=w.Layout(width="7em")),
-            "next": w.Button(description="next >", layout=w.Layout(width="7em")),
-            "page": w.HTML(),
-            "clusters": w.Select(description="clusters", rows=8, layout=w.Layout(width="30em")),
-            "montage": w.Image(format="png"),
-            "faces": w.SelectMultiple(description="faces", rows=8, layout=w.Layout(width="30em")),
-            "eject": w.Button(description="eject selected faces", button_style="warning"),
-            "name": w.Text(description="name", placeholder="person's name"),
-            "rename": w.Button(description="rename"),
-            "cover": w.Dropdown(description="cover file"),
-            "set_cover": w.Button(description="set cover"),
-            "others": w.SelectMultiple(description="merge in", rows=6, layout=w.Layout(width="30em")),
-            "merge": w.Button(description="merge into this cluster", button_style="info"),
-            "status": w.HTML(),
-        }
-        ui["prev"].on_click(lambda _: self._guard(self.prev_page))
-        ui["next"].on_click(lambda _: self._guard(self.next_page))
-        ui["clusters"].observe(self._on_select, names="value")
-        ui["eject"].on_click(lambda _: self._guard(self.eject, list(ui["faces"].value)))
-        ui["rename"].on_click(lambda _: self._guard(self.rename, None, ui["name"].value or None))
-        ui["set_cover"].on_click(lambda _: self._guard(self.set_cover, None, ui["cover"].value))
-        ui["merge"].on_click(lambda _: self._guard(self.merge, [self.selected, *ui["others"].value], into=self.selected))
-        self._ui = ui
-        edit = w.VBox([
-            ui["faces"], ui["eject"], w.HBox([ui["name"], ui["rename"]]), w.HBox([ui["cover"], ui["set_cover"]]),
-            ui["others"], ui["merge"], ui["status"],
-        ])
-        return w.VBox([w.HBox([ui["prev"], ui["page"], ui["next"]]), w.HBox([ui["clusters"], edit]), ui["montage"]])
-
-    def _guard(self, fn, *args, **kwargs) -> None:
-        """Run an edit from a button; show errors in the status line instead of raising."""
-        try:
-            fn(*args, **kwargs)
-        except (ValueError, KeyError, TypeError) as exc:
-            if self._ui:
-                self._ui["status"].value = f"<span style='color:#b00'>{type(exc).__name__}: {exc}</span>"
-            return
-        if self._ui:
-            self._ui["status"].value = f"done: {getattr(fn, '__name__', 'edit')}"
-
-    def _on_select(self, change: dict) -> None:
-        if self._syncing or change["new"] is None:
-            return
-        self.selected = change["new"]
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Redraw the page list, the selected cluster's faces and the edit controls.
-
-        Examples
-        --------
-        >>> from imm_analysis.cluster.state import ClusterState
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> b = ClusterBrowser(ClusterState.from_figures(ds.figures, ds.embeddings, threshold=0.45, seed=0), page_size=3)
-        >>> b.refresh()  # headless, before the widget is built: nothing to redraw
-        """
-        if self._widget is None and not self._ui:
-            return
-        from imm_analysis.widgets._render import figure_png
-
-        ui = self._ui
-        self._syncing = True
-        try:
-            c = self.clusters_by_size()
-            on_page = c.iloc[self.page * self.page_size : (self.page + 1) * self.page_size]
-            ui["page"].value = f"&nbsp;page {self.page + 1} of {self.n_pages} ({len(c):,} clusters)&nbsp;"
-            ui["clusters"].options = [(self._label(r), str(r.cluster_id)) for r in on_page.itertuples()]
-            ui["clusters"].value = self.selected if self.selected in on_page["cluster_id"].astype(str).tolist() else None
-            others = c[c["cluster_id"].astype(str) != self.selected]
-            ui["others"].options = [(self._label(r), str(r.cluster_id)) for r in others.itertuples()]
-            if self.selected is None:
-                ui["faces"].options, ui["cover"].options = [], []
-                ui["montage"].value = b""
-                return
-            faces = self.faces()
-            ui["faces"].options = [
-                (f"{str(r.figure_id)[:12]}  q={r.face_quality:.2f}{'' if r.is_hd else '  not HD'}", r.figure_id)
-                for r in faces.itertuples()
-            ]
-            files = list(dict.fromkeys(faces["file_id"].astype(str)))
-            ui["cover"].options = files
-            cover = self.summary["cover_file_id"]
-            ui["cover"].value = cover if cover in files else (files[0] if files else None)
-            name = self.summary["name"]
-            ui["name"].value = name or ""
-            ui["montage"].value = figure_png(self.montage())
-        finally:
-            self._syncing = False
-
-    @staticmethod
-    def _label(r: Any) -> str:
-        name = r.name if isinstance(r.name, str) and r.name else ""
-        return f"{int(r.face_count):>4} faces  {name or r.cluster_id}"
+        return BrowserView(self)

@@ -3,36 +3,35 @@
 The clusterer is fitted once (kNN graph + dendrogram); every change only re-cuts the
 recorded dendrogram (:meth:`FigureClusterer.recut`), so an update takes milliseconds even at
 100,000 faces. The tuner is usable without a display: :meth:`ThresholdTuner.set` applies a
-change and returns a summary dict; :attr:`ThresholdTuner.widget` builds the ipywidgets UI.
+change and returns a summary dict; :attr:`ThresholdTuner.widget` builds the ipywidgets UI
+(:mod:`imm_analysis.widgets._tuner_view`); the computations are in
+:mod:`imm_analysis.widgets._tuner_calc`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
-from imm_analysis._optional import require
 from imm_analysis.quality import HDRule, hd_mask
+from imm_analysis.widgets import _tuner_calc as calc
+from imm_analysis.widgets._tuner_calc import HD_DEFAULTS
+from imm_analysis.widgets._view import ViewOwner
 
 if TYPE_CHECKING:  # pragma: no cover
-    import ipywidgets
     from matplotlib.figure import Figure
 
     from imm_analysis.cluster.clusterer import FigureClusterer
     from imm_analysis.viz.montage import ImageSource
+    from imm_analysis.widgets._tuner_view import TunerView
 
 __all__ = ["ThresholdTuner", "HD_DEFAULTS"]
 
-#: IMM's high-definition rule (see :func:`imm_analysis.quality.hd_mask`).
-HD_DEFAULTS: dict[str, float] = HDRule().as_dict()
-_PARAMS = ("threshold", "min_faces", *HD_DEFAULTS)
 
-
-class ThresholdTuner:
+class ThresholdTuner(ViewOwner["TunerView"]):
     """Interactive threshold, ``min_faces`` and HD-rule tuning over one fitted clustering.
 
     Parameters
@@ -143,12 +142,11 @@ class ThresholdTuner:
         }
         self._hd_key: tuple | None = None
         self._hd: np.ndarray | None = None
-        self._widget: ipywidgets.VBox | None = None
-        self._controls: dict[str, Any] = {}
-        self._syncing = False
+        self._view: TunerView | None = None
         self.summary: dict[str, Any] = {}
         self.labels_ = np.empty(0, dtype=np.int64)
         self._apply()
+
 
     # ------------------------------------------------------------------ headless API
     @property
@@ -157,9 +155,8 @@ class ThresholdTuner:
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> tuner, ds = demo_tuner()
         >>> tuner.params
         {'threshold': 0.45, 'min_faces': 3, 'min_size': 75.0, 'max_pose': 30.0, 'min_quality': 0.8}
         """
@@ -183,17 +180,16 @@ class ThresholdTuner:
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> tuner, ds = demo_tuner()
         >>> s = tuner.set(threshold=0.5, min_faces=2)
         >>> s["threshold"], s["min_faces"], s["n_clustered"] + s["n_independent"] == len(ds.figures)
         (0.5, 2, True)
         """
         self._params = self._checked(params, "set")
         summary = self._apply()
-        if self._widget is not None:
-            self._sync_controls()
+        if self._view is not None:
+            self._view.sync_controls()
             self.refresh()
         return summary
 
@@ -211,9 +207,8 @@ class ThresholdTuner:
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> tuner, ds = demo_tuner()
         >>> rows = tuner.sweep([0.4, 0.5, 0.6])
         >>> rows["threshold"].tolist(), tuner.params["threshold"]  # the tuner is unchanged
         ([0.4, 0.5, 0.6], 0.45)
@@ -225,21 +220,10 @@ class ThresholdTuner:
         rows = [self._evaluate(self._checked({"threshold": t}, "sweep", base=base), hd)[1] for t in thresholds]
         return pd.DataFrame(rows, columns=None if rows else list(self.summary))
 
+
     def _checked(self, params: Mapping[str, Any], caller: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``base`` (default the current parameters) updated with ``params``, validated."""
-        unknown = set(params) - set(_PARAMS)
-        if unknown:
-            raise TypeError(f"ThresholdTuner.{caller}: unknown parameter(s) {sorted(unknown)}; expected {list(_PARAMS)}")
-        new = dict(self._params if base is None else base)
-        for k, v in params.items():
-            new[k] = int(v) if k == "min_faces" else float(v)
-        if new["threshold"] < self.threshold_floor - 1e-12 or new["threshold"] > 1.0:
-            raise ValueError(
-                f"threshold {new['threshold']} is outside [{self.threshold_floor}, 1]; fit with a lower linkage_floor"
-            )
-        if new["min_faces"] < 1:
-            raise ValueError(f"min_faces must be >= 1, got {new['min_faces']}")
-        return new
+        return calc.check_params(params, self._params if base is None else base, self.threshold_floor, caller)
 
     def to_clusterer(self) -> FigureClusterer:
         """An unfitted :class:`FigureClusterer` with the current parameters.
@@ -249,9 +233,8 @@ class ThresholdTuner:
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> tuner, ds = demo_tuner()
         >>> est = tuner.to_clusterer()
         >>> est.get_params()["threshold"], hasattr(est, "labels_")
         (0.45, False)
@@ -267,9 +250,8 @@ class ThresholdTuner:
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> tuner, ds = demo_tuner()
         >>> hd = tuner.hd_mask()
         >>> hd.dtype, int(hd.sum()) == tuner.summary["n_hd"]
         (dtype('bool'), True)
@@ -293,34 +275,15 @@ class ThresholdTuner:
 
     def _evaluate(self, p: Mapping[str, Any], hd: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """Labels and summary at parameters ``p`` with HD flags ``hd``; changes nothing on the tuner."""
-        t0 = time.perf_counter()
-        labels = self.clusterer.recut(p["threshold"], min_faces=p["min_faces"], hd=hd)
-        recut_ms = (time.perf_counter() - t0) * 1e3
-        clustered = int((labels >= 0).sum())
-        summary: dict[str, Any] = {
-            **p,
-            "n_clusters": int(len(np.unique(labels[labels >= 0]))),
-            "n_clustered": clustered,
-            "n_independent": int(len(labels) - clustered),
-            "n_hd": int(hd.sum()),
-            "recut_ms": recut_ms,
-        }
-        if self.true_labels is not None:
-            from imm_analysis.evaluate import evaluate_clustering
-
-            metrics = evaluate_clustering(self.true_labels, labels)
-            summary.update({k: v for k, v in metrics.items() if k not in ("n_clusters", "n_independent")})
-        return labels, summary
-
+        return calc.summarize(self.clusterer, p, hd, self.true_labels)
     # ------------------------------------------------------------------ inspection
     def largest_clusters(self, n: int | None = None) -> list[int]:
         """Labels of the ``n`` largest clusters at the current parameters, largest first.
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> tuner, ds = demo_tuner()
         >>> top = tuner.largest_clusters(2)
         >>> sizes = [int((tuner.labels_ == c).sum()) for c in top]
         >>> sizes == sorted(sizes, reverse=True)
@@ -355,54 +318,14 @@ class ThresholdTuner:
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> tuner, ds = demo_tuner()
         >>> m = tuner.closest_merges(2)
         >>> bool((m.loc[m["joined"], "similarity"] >= 0.45).all() and (m.loc[~m["joined"], "similarity"] < 0.45).all())
         True
         """
-        n = n or self.n_montage
-        d = self.clusterer.dendrogram_
-        t = self._params["threshold"]
-        sim = np.asarray(d.height, dtype=float)
-        ok = np.isfinite(sim)
-        above = np.flatnonzero(ok & (sim >= t))
-        below = np.flatnonzero(ok & (sim < t))
-        pick = np.r_[above[np.argsort(sim[above], kind="stable")][:n], below[np.argsort(-sim[below], kind="stable")][:n]]
-        q = self._quality()
-        rows = []
-        for m in pick.astype(np.int64):
-            a = self._leaves(int(d.left[m]))
-            b = self._leaves(int(d.right[m]))
-            rows.append(
-                {
-                    "similarity": float(sim[m]),
-                    "joined": bool(sim[m] >= t),
-                    "size_a": len(a),
-                    "size_b": len(b),
-                    "rows_a": a[np.argsort(-q[a], kind="stable")][:faces_per_side],
-                    "rows_b": b[np.argsort(-q[b], kind="stable")][:faces_per_side],
-                }
-            )
-        return pd.DataFrame(rows, columns=["similarity", "joined", "size_a", "size_b", "rows_a", "rows_b"])
-
-    def _quality(self) -> np.ndarray:
-        if self.figures is None or "face_quality" not in self.figures.columns:
-            return np.zeros(len(self.embeddings))
-        q = pd.to_numeric(self.figures["face_quality"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        return np.nan_to_num(q, nan=-1.0)
-
-    def _leaves(self, node: int) -> np.ndarray:
-        d = self.clusterer.dendrogram_
-        out, stack = [], [node]
-        while stack:
-            v = stack.pop()
-            if v < d.n:
-                out.append(v)
-            else:
-                stack.extend((int(d.left[v - d.n]), int(d.right[v - d.n])))
-        return np.asarray(sorted(out), dtype=np.int64)
+        q = calc.face_quality(self.figures, len(self.embeddings))
+        return calc.closest_merges(self.clusterer.dendrogram_, self._params["threshold"], q, n or self.n_montage, faces_per_side)
 
     # ------------------------------------------------------------------ figures
     @property
@@ -411,11 +334,8 @@ class ThresholdTuner:
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
-        >>> import numpy as np
-        >>> t2 = ThresholdTuner(ds.figures, ds.embeddings, clusterer=tuner.clusterer, coords=np.zeros((len(ds.figures), 2)))
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> t2, ds = demo_tuner(flat=True)  # zero coordinates: no UMAP run
         >>> t2.coords.shape == (len(ds.figures), 2)
         True
         """
@@ -430,11 +350,8 @@ class ThresholdTuner:
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
-        >>> import numpy as np
-        >>> t2 = ThresholdTuner(ds.figures, ds.embeddings, clusterer=tuner.clusterer, coords=np.zeros((len(ds.figures), 2)))
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> t2, ds = demo_tuner(flat=True)  # zero coordinates: no UMAP run
         >>> t2.projection_figure().axes[0].get_title()
         'clusters at threshold 0.450, min_faces 3'
         """
@@ -454,14 +371,13 @@ class ThresholdTuner:
 
         Examples
         --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
+        >>> from imm_analysis.widgets._demo import demo_tuner
+        >>> tuner, ds = demo_tuner()
         >>> figs = tuner.montage_figures()  # without images= the faces are grey "no image" tiles
         >>> len(figs) >= 1
         True
         """
-        from imm_analysis.viz.montage import plot_cluster_montage, plot_face_montage
+        from imm_analysis.viz.montage import plot_cluster_montage
 
         if self.figures is None:
             return []
@@ -476,133 +392,13 @@ class ThresholdTuner:
         per_side = 3
         merges = self.closest_merges(faces_per_side=per_side)
         if len(merges):
-            # one row per merge: up to three faces of group A, then up to three of group B
-            rows, caps = [], []
-            for r in merges.itertuples():
-                tag = "joined" if r.joined else "apart"
-                for side, ids, size in (("A", r.rows_a, r.size_a), ("B", r.rows_b, r.size_b)):
-                    members = np.asarray(ids)
-                    for j in range(per_side):
-                        rows.append(int(members[j]) if j < len(members) else -1)
-                        caps.append(f"{side} ({size}) {r.similarity:.3f} {tag}" if j == 0 else side)
-            figs.append(
-                plot_face_montage(
-                    self.figures, self.images, rows=np.asarray(rows), captions=caps, hd_rule=rule,
-                    ncols=2 * per_side, max_faces=len(rows),
-                    title="merges closest to the threshold: group A | group B (size), linkage similarity",
-                )
-            )
+            from imm_analysis.widgets._tuner_view import merge_montage
+
+            figs.append(merge_montage(self.figures, merges, self.images, rule, per_side))
         return figs
 
-    def _images_available(self) -> bool:
-        if self.figures is None or not len(self.figures):
-            return False
-        if self.images is not None:
-            return True
-        from imm_analysis.viz.montage import _lookup
+    # ------------------------------------------------------------------ widget (see ViewOwner)
+    def _make_view(self) -> TunerView:
+        from imm_analysis.widgets._tuner_view import TunerView
 
-        row = self.figures.iloc[0]
-        return _lookup(None, [row.get("uri")]) is not None
-
-    # ------------------------------------------------------------------ widget
-    @property
-    def widget(self) -> ipywidgets.VBox:
-        """The ipywidgets UI (built on first access; works without a display).
-
-        Examples
-        --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
-        >>> import numpy as np
-        >>> t2 = ThresholdTuner(ds.figures, ds.embeddings, clusterer=tuner.clusterer, coords=np.zeros((len(ds.figures), 2)))
-        >>> type(t2.widget).__name__
-        'VBox'
-        """
-        if self._widget is None:
-            self._widget = self._build()
-            self.refresh()
-        return self._widget
-
-    def _build(self) -> ipywidgets.VBox:
-        w = require("ipywidgets", purpose="ThresholdTuner.widget")
-
-        p = self._params
-        style = {"description_width": "9em"}
-        layout = w.Layout(width="32em")
-        c = {
-            "threshold": w.FloatSlider(value=p["threshold"], min=round(max(self.threshold_floor, -1.0), 3), max=1.0,
-                                       step=0.005, readout_format=".3f", description="similarity threshold"),
-            "min_faces": w.IntSlider(value=p["min_faces"], min=1, max=max(10, p["min_faces"]), description="min_faces"),
-            "min_size": w.IntSlider(value=int(p["min_size"]), min=0, max=max(300, int(p["min_size"])),
-                                    description="HD min size (px)"),
-            "max_pose": w.FloatSlider(value=p["max_pose"], min=0, max=90, step=1, description="HD max |pose| (deg)"),
-            "min_quality": w.FloatSlider(value=p["min_quality"], min=0, max=1, step=0.01, description="HD min quality"),
-        }
-        for name, ctl in c.items():
-            ctl.continuous_update = False
-            ctl.style = style
-            ctl.layout = layout
-            ctl.observe(self._on_slider, names="value")
-            ctl._tuner_param = name
-        if self.figures is None:
-            for k in HD_DEFAULTS:
-                c[k].disabled = True
-        self._controls = c
-        self._summary_html = w.HTML()
-        self._projection_img = w.Image(format="png", layout=w.Layout(max_width="560px"))
-        self._montage_box = w.VBox()
-        controls = w.VBox(list(c.values()) + [self._summary_html])
-        return w.VBox([w.HBox([controls, self._projection_img]), self._montage_box])
-
-    def _on_slider(self, change: dict) -> None:
-        if self._syncing:
-            return
-        name = change["owner"]._tuner_param
-        self.set(**{name: change["new"]})
-
-    def _sync_controls(self) -> None:
-        self._syncing = True
-        try:
-            for k, ctl in self._controls.items():
-                v = self._params[k]
-                if ctl.value != v:
-                    ctl.value = v
-        finally:
-            self._syncing = False
-
-    def refresh(self) -> None:
-        """Redraw the summary, the projection and the montages from the current state.
-
-        Examples
-        --------
-        >>> from imm_analysis.synth import make_dataset
-        >>> ds = make_dataset(8, seed=1)
-        >>> tuner = ThresholdTuner(ds.figures, ds.embeddings, ds.labels, threshold=0.45)
-        >>> tuner.refresh()  # headless, before the widget is built: nothing to redraw
-        """
-        if self._widget is None:
-            return
-        w = require("ipywidgets", purpose="ThresholdTuner.widget")
-
-        from imm_analysis.widgets._render import figure_png, html_table
-
-        s = self.summary
-        rows: dict[str, Any] = {
-            "clusters": s["n_clusters"],
-            "clustered faces": s["n_clustered"],
-            "independent faces": s["n_independent"],
-            "high-definition faces": s["n_hd"],
-            "re-cut (ms)": s["recut_ms"],
-        }
-        for k in ("bcubed_precision", "bcubed_recall", "bcubed_f", "pairwise_f", "nmi", "ari"):
-            if k in s:
-                rows[k] = float(s[k])
-        self._summary_html.value = html_table(rows, title="at these settings")
-        self._projection_img.value = figure_png(self.projection_figure())
-        if self._images_available():
-            self._montage_box.children = [
-                w.Image(value=figure_png(f), format="png") for f in self.montage_figures()
-            ]
-        else:
-            self._montage_box.children = [w.HTML("<i>pass images= to see the faces of clusters and merges</i>")]
+        return TunerView(self)

@@ -49,7 +49,14 @@ class ImmFetchError(RuntimeError):
 
 
 class ImmResponseError(ImmFetchError, ValueError):
-    """IMM answered with something that is not a well-formed response (invalid JSON or wrong shape)."""
+    """IMM answered with something that is not a well-formed response (invalid JSON or wrong shape).
+
+    Examples
+    --------
+    >>> err = ImmResponseError("QueryFigureClusters", 1, "", "the body is not valid JSON")
+    >>> isinstance(err, ValueError), err.as_dict()["source"]
+    (True, 'QueryFigureClusters page 1')
+    """
 
 
 class ImmApiError(ImmFetchError):
@@ -65,6 +72,12 @@ class ImmApiError(ImmFetchError):
         IMM's ``RequestId``, to quote to Alibaba Cloud support.
     attempts : int
         How many times the page was requested.
+
+    Examples
+    --------
+    >>> err = ImmApiError("SimpleQuery", 3, "tok", "throttled", status_code=400, code="Throttling.User", attempts=6)
+    >>> str(err), err.code, err.attempts
+    ("SimpleQuery page 3 (NextToken 'tok'): throttled", 'Throttling.User', 6)
     """
 
     def __init__(self, operation: str, page: int, next_token: str, reason: str, *, status_code: int | None = None,
@@ -74,4 +87,11 @@ class ImmApiError(ImmFetchError):
 
 
 class ImmCredentialsError(ImmFetchError):
-    """No usable Alibaba Cloud credentials were found (the message says where they are looked for)."""
+    """No usable Alibaba Cloud credentials were found (the message says where they are looked for).
+
+    Examples
+    --------
+    >>> err = ImmCredentialsError("SimpleQuery", 1, "", "no credentials in the arguments or the environment")
+    >>> isinstance(err, ImmFetchError), err.page
+    (True, 1)
+    """

@@ -235,6 +235,14 @@ class FetchedFiles(NamedTuple):
         One row per face (:func:`imm_analysis.load_figures`).
     pages : list of dict
         The raw ``SimpleQuery`` responses, IMM-shaped.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> got = FetchedFiles(pd.DataFrame({"file_id": ["f1"]}), pd.DataFrame(), [{"Files": []}])
+    >>> files, figures, pages = got
+    >>> got
+    FetchedFiles(files=1 rows, figures=0 rows, pages=1)
     """
 
     files: pd.DataFrame

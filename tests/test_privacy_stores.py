@@ -1,0 +1,96 @@
+"""``forget`` on synthetic stores: exact figure and file targets, a duck-typed search library, dry runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_privacy_crash import DIM, MODEL_ID, _load_all, _synthetic
+
+from imm_analysis import forget
+
+
+class FakeLibrary:
+    """The search-library protocol forget relies on: ``faces``, ``face_embeddings``, ``remove(media_ids)``."""
+
+    def __init__(self, figures: pd.DataFrame, embeddings: np.ndarray) -> None:
+        self.faces = figures[["figure_id", "file_id", "left", "top", "width", "height"]].rename(
+            columns={"file_id": "media_id"}).reset_index(drop=True)
+        self.face_embeddings = embeddings.copy()
+        self.removed: list[str] = []
+
+    def remove(self, media_ids):
+        ids = set(media_ids)
+        self.removed += sorted(ids)
+        keep = ~self.faces["media_id"].isin(ids).to_numpy()
+        self.faces = self.faces.loc[keep].reset_index(drop=True)
+        self.face_embeddings = self.face_embeddings[keep]
+        return self
+
+
+@pytest.fixture
+def stores(tmp_path):
+    person, members = _synthetic(tmp_path)
+    return tmp_path, person, members, _load_all(tmp_path)
+
+
+def test_library_is_erased_and_whole_media_noted(stores):
+    root, person, members, old = stores
+    st = old["state"]
+    lib = FakeLibrary(st.figures, st.embeddings)
+    receipt = forget([person], state=root / "state", libraries=[lib], threshold=0.5)
+    assert receipt.verified
+    assert not lib.faces["figure_id"].isin(members).any()
+    person_files = set(st.figures.loc[st.figures["figure_id"].isin(members), "file_id"])
+    assert set(lib.removed) == person_files
+    entry = next(e for e in receipt.stores if e.store == "search_library")
+    assert entry.faces == len(st.figures) - len(lib.faces)
+    assert any("other people" in n for n in entry.notes)  # photos shared with others went whole
+    # the state kept the others of those shared photos
+    after = _load_all(root)["state"]
+    shared = st.figures["file_id"].isin(person_files) & ~st.figures["figure_id"].isin(members)
+    assert shared.any() and set(st.figures.loc[shared, "figure_id"]) <= set(after.figures["figure_id"])
+
+
+def test_file_and_figure_targets_are_exact(stores):
+    root, person, members, old = stores
+    st = old["state"]
+    shared_file = st.figures.loc[st.figures.duplicated("file_id", keep=False), "file_id"].iloc[0]
+    one_face = sorted(members - set(st.figures.loc[st.figures["file_id"] == shared_file, "figure_id"]))[0]
+    receipt = forget([shared_file, one_face], state=root / "state", cache_dir=root / "cache", threshold=0.5)
+    assert receipt.verified and receipt.targets == {"file": 1, "figure": 1}
+    gone = set(st.figures.loc[st.figures["file_id"] == shared_file, "figure_id"]) | {one_face}
+    new = _load_all(root)
+    assert set(new["state"].figures["figure_id"]) == set(st.figures["figure_id"]) - gone
+    assert set(new["cache"]) == set(old["cache"]) - gone
+    from imm_analysis.faces.cache import EmbeddingCache
+
+    entries = EmbeddingCache(root / "cache", MODEL_ID, DIM, {"mode": "detect"}).load()
+    assert not any(f["file_id"] == shared_file for e in entries.values() for f in e.file)  # the file's record went
+    for fid in set(old["cache"]) - gone:
+        np.testing.assert_array_equal(new["cache"][fid], old["cache"][fid])
+
+
+def test_dry_run_changes_nothing_and_plans_what_the_real_run_does(stores):
+    root, person, members, old = stores
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    plan = forget([person], state=root / "state", cache_dir=root / "cache", outputs=[root / "report"],
+                  threshold=0.5, dry_run=True)
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} == before
+    real = forget([person], state=root / "state", cache_dir=root / "cache", outputs=[root / "report"], threshold=0.5)
+    for a, b in zip(plan.stores, real.stores, strict=True):
+        assert (a.store, a.figure_ids, a.files_removed, sorted(a.files_rewritten)) == (
+            b.store, b.figure_ids, b.files_removed, sorted(b.files_rewritten))
+    assert set(next(e for e in real.stores if e.store == "cluster_state").figure_ids) == members
+
+
+def test_query_embedding_without_sweep_takes_only_faces_above_threshold(stores):
+    root, person, members, old = stores
+    st = old["state"]
+    q = st.embeddings[st.figures["figure_id"].isin(members).to_numpy()].mean(axis=0)
+    sims = (st.embeddings / np.linalg.norm(st.embeddings, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+    thr = float(np.sort(sims[st.figures["figure_id"].isin(members).to_numpy()])[1])  # leaves the least similar out
+    r = forget(q, state=root / "state", threshold=thr, sweep=False, dry_run=True)
+    planned = set(next(e for e in r.stores if e.store == "cluster_state").figure_ids)
+    assert planned == set(st.figures.loc[sims >= thr, "figure_id"])
+    assert r.targets == {"face": 1}
