@@ -52,3 +52,20 @@ def test_memory_mapped_embeddings_are_mapped_not_shipped(dask_client, people, tm
     labels = FigureClusterer(0.5, min_faces=1, backend="numpy").fit(np.asarray(x)).labels_
     got = FigureClusterer(0.5, min_faces=1, backend="numpy", client=dask_client).fit(x).labels_
     np.testing.assert_array_equal(labels, got)
+
+
+def test_product_quantised_index_above_pq_min_n(dask_client, monkeypatch):
+    pytest.importorskip("faiss")
+    from imm_analysis.cluster import knn_dask
+
+    monkeypatch.setattr(knn_dask, "PQ_MIN_N", 5000)  # these 9,000 faces take the PQ route
+    rng = np.random.default_rng(3)  # 128-d, as the test pack: 32 bytes per face is 2 bits per dimension
+    x = np.repeat(rng.normal(size=(450, 128)), 20, axis=0) + 0.35 * rng.normal(size=(9000, 128))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    exact = build_knn(x, 8, backend="numpy", progress=False)
+    pq = build_knn(x, 8, backend="faiss", progress=False, client=dask_client)
+    found = np.mean([len(set(a) & set(b)) / 8 for a, b in zip(exact.indices, pq.indices, strict=True)])
+    assert found > 0.9  # approximate, re-scored exactly: most true neighbours found
+    same = pq.indices == exact.indices
+    np.testing.assert_allclose(pq.similarities[same], exact.similarities[same], atol=1e-5)
+    assert (np.diff(pq.similarities, axis=1) <= 1e-6).all()  # sorted, most similar first
