@@ -69,6 +69,7 @@ def test_collect_lists_bad_record_and_converts_rest(sample_dir, tmp_path, dask_c
     (src / pages[0].name).write_text(json.dumps(doc))
     with pytest.raises(IMMFormatError, match="FaceQuality"):
         exports_to_parquet(src, tmp_path / "raise", client=dask_client)
+    assert not is_dataset(tmp_path / "raise")  # an unfinished conversion is never read as a dataset
     out = exports_to_parquet(src, tmp_path / "ds", client=dask_client, errors="collect")
     errors = pd.read_parquet(out / "errors.parquet")
     assert len(errors) == 1 and "FaceQuality" in errors.loc[0, "field"] and pages[0].name in errors.loc[0, "source"]

@@ -107,7 +107,7 @@ class FigureClusterer(ClusterMixin, BaseEstimator):
     Scale (128-d float32, k=30; measured with ``benchmarks/bench_scale.py`` at 1M, projected
     beyond, see the README's Dask section). Per face: the embeddings 512 B (a memory-mapped
     ``.npy`` is not copied, also with ``client=``), the FAISS IVF-SQ8 index 136 B (on each Dask
-    worker with ``client=``), the kNN graph and the agglomeration's edges about 360 B each. So
+    worker with ``client=``; IVF-PQ, 40 B, above 20M faces), the kNN graph and the agglomeration's edges about 360 B each. So
     1M faces need about 1.3 GB, 10M about 13 GB and 100M about 130 GB on the client besides the
     mapped embeddings; the kNN search, the largest cost (time grows as n^1.5), is what
     ``client=`` spreads over workers. Measured on 2 shared cores: the 1M x 128 kNN graph in

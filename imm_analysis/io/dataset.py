@@ -87,7 +87,8 @@ def exports_to_parquet(
     source : path, directory, glob or list of paths
         What the loaders read (``.json``, ``.jsonl``, gzipped or not); one partition per file.
     out : path-like
-        The dataset folder (created; must not hold a dataset already).
+        The dataset folder (created; must not hold a finished dataset; the parts of an unfinished
+        conversion there are replaced).
     client : dask.distributed.Client or str, optional
         Convert on a Dask cluster (files must be readable by the workers, ``out`` writable).
         Default: local processes (``workers``).
@@ -127,6 +128,9 @@ def exports_to_parquet(
         raise FileExistsError(f"{out} already holds a dataset ({DATASET_RECORD}); choose another folder")
     for table in TABLES:
         (out / table).mkdir(parents=True, exist_ok=True)
+        for stale in (out / table).glob("part-*.parquet"):  # left by an unfinished conversion
+            stale.unlink()
+    (out / "errors.parquet").unlink(missing_ok=True)
     args = [(str(p), i, str(out), errors) for i, p in enumerate(paths)]
     results = _run_all(args, client, workers, progress)
     errs = [e for r in results for e in r["errors"]]
