@@ -156,8 +156,8 @@ def embed_images(
     """
     reduce = _decode_reduction(decode_scale)
     items = resolve_sources(source, uri_root=uri_root)
-    options = {"video_fps": video_fps, "batch_size": batch_size, "max_pixels": max_pixels, "workers": workers,
-               "chunk_files": chunk_files, "reduce": reduce}
+    options: dict[str, Any] = {"video_fps": video_fps, "batch_size": batch_size, "max_pixels": max_pixels,
+                               "workers": workers, "chunk_files": chunk_files, "reduce": reduce}
     if client is not None:  # scale-out: batches of files on the workers of a Dask cluster
         from imm_analysis.faces.distributed import embed_on_cluster
 
@@ -294,7 +294,8 @@ def embed_crops(
     (3849, 128)
     """
     items = resolve_sources(source, uri_root=uri_root, extensions=IMAGE_EXTENSIONS)
-    options = {"detect": detect, "batch_size": batch_size, "workers": workers, "chunk_files": chunk_files}
+    options: dict[str, Any] = {"detect": detect, "batch_size": batch_size, "workers": workers,
+                               "chunk_files": chunk_files}
     if client is not None:  # scale-out: batches of crops on the workers of a Dask cluster
         from imm_analysis.faces.distributed import embed_on_cluster
 

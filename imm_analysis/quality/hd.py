@@ -260,7 +260,8 @@ def hd_faces(figures: pd.DataFrame, rule: RuleLike = None, **overrides: float | 
     [True, True]
     """
     if type(figures).__module__.startswith("dask"):  # a dask dataframe: the rule per partition, lazily
-        return figures.map_partitions(hd_faces, rule, **overrides, meta=hd_faces(figures._meta, rule, **overrides))
+        ddf: Any = figures
+        return ddf.map_partitions(hd_faces, rule, **overrides, meta=hd_faces(ddf._meta, rule, **overrides))
     is_hd, reason = hd_mask(figures, rule, **overrides)
     out = figures.copy()
     out["is_hd"] = is_hd
