@@ -281,3 +281,18 @@ def test_embed_images_uses_a_partly_corrupted_video_with_a_warning(model, shared
         res = embed_images([garbled], model, progress=False, video_fps=1.0)
     assert list(res.files["filename"]) == ["garbled.mp4"] and len(res.errors) == 0
     assert 0 < res.figures["frame_index"].nunique() < 10
+
+
+def test_video_rate_above_the_videos_samples_every_frame(shared_dir):
+    import itertools
+
+    clip = shared_dir / "faces" / "video" / "short_hamilton_clip.mp4"
+    # a requested rate far above the video's: every frame, in order (it used to loop on ever smaller steps)
+    frames = sample_video(clip, 1e12)
+    try:
+        assert [i for i, _, _ in itertools.islice(frames, 4)] == [0, 1, 2, 3]
+    finally:
+        frames.close()
+    for bad in (float("inf"), float("nan"), 0.0, -1.0):
+        with pytest.raises(ValueError, match="video_fps"):
+            next(sample_video(clip, bad))

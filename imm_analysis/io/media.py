@@ -34,6 +34,7 @@ stable from run to run and can be cached (:func:`clean_reason`).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import warnings
@@ -425,7 +426,7 @@ def video_info(path: str | os.PathLike[str]) -> VideoInfo:
         h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
     finally:
         cap.release()
-    if fps <= 0 or w <= 0 or h <= 0:
+    if not (0 < fps < math.inf) or w <= 0 or h <= 0:  # NaN or infinite rates too
         raise MediaError(path, "video has no readable frames (unknown frame rate or size)")
     return VideoInfo(width=w, height=h, fps=fps, frame_count=n, duration=n / fps if n > 0 else float("nan"))
 
@@ -469,12 +470,14 @@ def sample_video(
     >>> index, seconds, rgb = next(frames)  # doctest: +SKIP
     """
     cv2 = require("cv2", purpose="sample_video")
-    if not fps > 0:
-        raise ValueError(f"video_fps must be > 0, got {fps!r}")
+    if not 0 < fps < math.inf:
+        raise ValueError(f"video_fps must be a finite number > 0, got {fps!r}")
     info = video_info(path)
     if max_pixels is not None and info.width * info.height > max_pixels:
         raise MediaError(path, f"video frames have {info.width}x{info.height} pixels, over the limit of {max_pixels:,}")
-    step = info.fps / fps
+    # at most one pick per frame: a rate above the video's samples every frame (a step below one
+    # frame would add ever smaller steps without end)
+    step = max(info.fps / fps, 1.0)
     cap = _open_video(path)
     try:
         index, next_pick, yielded, failed = 0, 0.0, 0, 0
