@@ -217,7 +217,8 @@ class EmbeddingCache:
         stem = f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         record = files.copy()
         record["status"] = "ok"
-        failed = [k for k in keys if k not in set(record["cache_key"])]
+        settled = set(record["cache_key"])  # once, not per key
+        failed = [k for k in keys if k not in settled]
         if failed:
             record = pd.concat([record, pd.DataFrame({"cache_key": failed, "status": "error"})], ignore_index=True)
         record["model_id"] = self.model_id
