@@ -523,6 +523,9 @@ class SearchLibrary:
 
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
+        # a re-save first withdraws the old description: a save interrupted half-way leaves a folder
+        # that load refuses, never new frames read with old embeddings of the same row counts
+        (folder / "library.json").unlink(missing_ok=True)
         for name, frame in (("media", self.media), ("faces", self.faces), ("items", self.items),
                             ("errors", self.errors)):
             write_frame(frame, folder / f"{name}.parquet")
@@ -557,7 +560,8 @@ class SearchLibrary:
         folder = Path(path)
         meta_path = folder / "library.json"
         if not meta_path.is_file():
-            raise FileNotFoundError(f"{folder}: not a search library (no library.json)")
+            raise FileNotFoundError(f"{folder}: not a search library (no library.json; "
+                                    "or its last save was interrupted: rebuild it)")
         try:
             meta = json.loads(meta_path.read_text())
         except ValueError as exc:
