@@ -153,6 +153,26 @@ def test_save_load_remove_round_trip(synth, tmp_path):
         SearchLibrary.load(tmp_path / "lib2")
 
 
+def test_an_interrupted_re_save_is_refused_at_load(synth, tmp_path, monkeypatch):
+    import imm_analysis.io.atomic as atomic
+
+    lib, _, _ = synth
+    folder = lib.save(tmp_path / "copy")
+    assert len(SearchLibrary.load(folder)) == len(lib)
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    # same row counts, new frames written, the embeddings not: must not load as a library
+    monkeypatch.setattr(atomic, "atomic_save_npy", fail)
+    with pytest.raises(OSError, match="disk full"):
+        lib.save(folder)
+    with pytest.raises(FileNotFoundError, match="not a search library"):
+        SearchLibrary.load(folder)
+    monkeypatch.undo()
+    assert len(SearchLibrary.load(lib.save(folder))) == len(lib)
+
+
 def test_cluster_names_become_labels():
     res, ident, _ = synthetic_result()
     lib = SearchLibrary.from_result(res, fps=2.0)  # its own library: names change it
