@@ -312,3 +312,13 @@ def test_search_package_exports_agree():
                  "search_image_figure_cluster", "compare_image_faces", "load_media_clips"):
         assert name in imm_analysis.__all__ and getattr(imm_analysis, name) is not None
     assert "search" in imm_analysis.__all__
+
+
+def test_numbers_as_text_must_be_finite():
+    doc = {"MediaClipList": [{"Score": "0.5", "OccurrencesInfos": [{"StartTime": "1", "EndTime": "inf"}]},
+                             {"Score": "nan", "OccurrencesInfos": [{"StartTime": 1.0, "EndTime": 2.0}]},
+                             {"Score": "0.7", "OccurrencesInfos": [{"StartTime": "1.5", "EndTime": "2"}]}]}
+    got = load_media_clips(doc, errors="collect")
+    assert got[["score", "start_time", "end_time"]].values.tolist() == [[0.7, 1.5, 2.0]]
+    assert [(e["record"].split(", ")[-1], e["field"]) for e in got.attrs["errors"]] == [
+        ("MediaClipList[0].OccurrencesInfos[0]", "EndTime"), ("MediaClipList[1]", "Score")]

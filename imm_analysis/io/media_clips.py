@@ -84,9 +84,12 @@ def _num(v: Any, log: ErrorLog, src: str, rec: str, field: str, *, integer: bool
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not np.isfinite(v)):
         if isinstance(v, str):
             try:
-                return int(v) if integer else float(v)
+                parsed = int(v) if integer else float(v)
             except ValueError:
                 pass
+            else:
+                if np.isfinite(parsed):  # "nan" and "inf" are no more numbers as text than as floats
+                    return parsed
         log.add(src, rec, field, f"expected a {'whole ' if integer else ''}number, got {v!r}")
         raise _Skip
     if integer:
