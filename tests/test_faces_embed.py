@@ -202,3 +202,22 @@ def test_reduced_decoding_matches_full_decoding(model, faces_dir):
     assert cos.mean() > 0.98 and cos.min() > 0.9
     with pytest.raises(ValueError, match="decode_scale"):
         embed_images(files[:1], model, progress=False, decode_scale=3)
+
+
+def test_background_frames_close_their_source_when_the_consumer_stops():
+    from imm_analysis.faces.prefetch import _background
+
+    closed = []
+
+    def frames():
+        try:
+            yield from range(100)
+        finally:
+            closed.append(True)  # sample_video releases its VideoCapture here
+
+    source = frames()  # held here, so only an explicit close runs its finally
+    it = _background(source, maxsize=2)
+    assert [next(it), next(it)] == [0, 1]
+    it.close()  # returns once the reading thread has ended
+    assert closed == [True]
+    assert list(_background(iter([1, 2]))) == [1, 2]  # plain iterators (no close) still work

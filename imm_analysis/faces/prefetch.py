@@ -136,6 +136,9 @@ def _background(gen: Iterator[Any], maxsize: int = 8) -> Iterator[Any]:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             q.put(("error", exc))
         finally:
+            close = getattr(gen, "close", None)
+            if close is not None:  # a consumer that stopped early: the video is released now, not at GC
+                close()
             q.put(("done", done))
 
     t = threading.Thread(target=run, daemon=True, name="imm-video")
