@@ -296,3 +296,14 @@ def test_video_rate_above_the_videos_samples_every_frame(shared_dir):
     for bad in (float("inf"), float("nan"), 0.0, -1.0):
         with pytest.raises(ValueError, match="video_fps"):
             next(sample_video(clip, bad))
+
+
+def test_a_mapping_prefix_matches_whole_path_segments(tmp_path):
+    from imm_analysis.faces.embed import resolve_sources
+
+    root = tmp_path / "photos"
+    items = resolve_sources(["oss://photos/a.jpg", "oss://photos-private/b.jpg", "oss://photos"],
+                            uri_root={"oss://photos": root})
+    assert items[0].error is None and items[0].path == root.resolve() / "a.jpg"
+    assert "no uri_root entry matches" in items[1].error  # another bucket, not root/-private/b.jpg
+    assert items[2].error is None

@@ -48,7 +48,9 @@ def _map_uri(uri: str, uri_root: UriRoot) -> Path:
         return Path(uri).expanduser()
     if isinstance(uri_root, Mapping):
         prefixes = sorted(uri_root, key=len, reverse=True)
-        prefix = next((p for p in prefixes if uri.startswith(p)), None)
+        # a prefix ends at a path boundary: "oss://photos" maps "oss://photos/a.jpg", not "oss://photos-x/a.jpg"
+        prefix = next((p for p in prefixes if uri.startswith(p) and (
+            len(uri) == len(p) or p.endswith(("/", ":")) or uri[len(p)] == "/")), None)
         if prefix is None:
             raise PathError(uri, f"no uri_root entry matches (prefixes: {prefixes})")
         root, rest = uri_root[prefix], uri[len(prefix) :].lstrip("/")
