@@ -30,7 +30,6 @@ from imm_analysis.faces.pack import (
     RECOGNIZER,
     ROLES,
     PackError,
-    _sha256,
     assign_roles,
     classify_onnx,
     find_pack_files,
@@ -43,6 +42,7 @@ from imm_analysis.faces.sessions import (
     _split_batch,
     session_options,
 )
+from imm_analysis.io.media import file_sha256
 
 if TYPE_CHECKING:
     from imm_analysis.faces.analyse import Decoded, FaceRecords
@@ -180,7 +180,7 @@ class FaceModel:
             msg = f"CUDA was requested but onnxruntime runs {used} (install onnxruntime-gpu and check the GPU drivers)"
             warnings.warn(msg, RuntimeWarning, stacklevel=2)
             logger.warning(msg)
-        parts = [f"{self.files[r].stem}@{_sha256(self.files[r])[:10]}" for r in ROLES if r in self.files]
+        parts = [f"{self.files[r].stem}@{file_sha256(self.files[r], max_bytes=None)[:10]}" for r in ROLES if r in self.files]
         self.model_id = f"{self.name}:" + "+".join(parts)
         self._meanshape68: np.ndarray | None = None
 

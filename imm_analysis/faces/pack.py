@@ -7,7 +7,6 @@ files that fit the same role. Nothing is ever downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -90,15 +89,6 @@ def classify_onnx(inputs: Sequence[Sequence[Any]], outputs: Sequence[Sequence[An
     if (h, w) == (192, 192) and d == 212:
         return LANDMARK_2D
     return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
 
 
 def find_pack_files(pack: Path) -> list[Path]:
