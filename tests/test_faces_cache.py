@@ -279,3 +279,11 @@ def test_new_chunks_round_trip_dict_columns(tmp_path):
     entries = EmbeddingCache(tmp_path, "pack:abc@1", 4, {"mode": "detect"}).load()
     assert entries["k1"].file[0]["extra"] == {"a": 3} and entries["k1"].figures[0]["extra"] == {"pose": [1.5, 2.0]}
     assert entries["k2"].file == [] and entries["k2"].figures == []
+
+
+@pytest.mark.parametrize("text", ['{"model_id": "pack:abc@1", "dim": ', "[1, 2]", "\udcff"])
+def test_unreadable_meta_json_is_named(tmp_path, text):
+    cache = EmbeddingCache(tmp_path, "pack:abc@1", 4, {"mode": "detect"})
+    (cache.dir / "meta.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(ValueError, match=r"meta\.json: (unreadable cache description|expected a JSON object)"):
+        EmbeddingCache(tmp_path, "pack:abc@1", 4, {"mode": "detect"})

@@ -106,7 +106,12 @@ class EmbeddingCache:
         meta_path = self.dir / "meta.json"
         meta = {"format": _FORMAT, "model_id": model_id, "dim": self.dim, "settings": self.settings}
         if meta_path.exists():
-            old = json.loads(meta_path.read_text())
+            try:
+                old = json.loads(meta_path.read_text())
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{meta_path}: unreadable cache description ({exc}); remove the folder to rebuild it") from None
+            if not isinstance(old, dict):
+                raise ValueError(f"{meta_path}: expected a JSON object, got a JSON {type(old).__name__}")
             if old.get("model_id") != model_id or int(old.get("dim", -1)) != self.dim:
                 raise ValueError(
                     f"cache {self.dir} holds embeddings of model {old.get('model_id')!r} (dim {old.get('dim')}), "
