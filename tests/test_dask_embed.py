@@ -129,3 +129,11 @@ def test_cli_scheduler_unreachable(pack_dir, faces_dir, tmp_path, monkeypatch, c
     assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 1
     err = capsys.readouterr().err
     assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad", [0, -4, 2.5])
+def test_task_files_must_be_a_positive_whole_number(model, crops, tmp_path, bad):
+    # checked before any cluster is reached (a negative size used to leave every file unassembled)
+    with pytest.raises(ValueError, match="task_files must be a whole number >= 1"):
+        dist.embed_on_cluster("crops", resolve_sources(crops[:2]), model, "tcp://127.0.0.1:9", tmp_path, {},
+                              progress=False, task_files=bad)

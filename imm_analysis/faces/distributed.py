@@ -267,6 +267,8 @@ def embed_on_cluster(
 
     if kind not in ("images", "crops"):
         raise ValueError(f"kind must be 'images' or 'crops', got {kind!r}")
+    if task_files is not None and (isinstance(task_files, bool) or int(task_files) != task_files or task_files < 1):
+        raise ValueError(f"task_files must be a whole number >= 1, got {task_files!r}")
     if cache_dir is None:
         raise ValueError("cache_dir is required with client=: the workers write their results there "
                          "(a folder every worker and this process can read)")
@@ -293,7 +295,7 @@ def embed_on_cluster(
         # task, about four tasks per worker on large runs, one per worker on small ones
         chunk = int(options["chunk_files"])
         n = max(1, len(items))
-        size = task_files or max(1, min(max(chunk, math.ceil(n / (4 * n_workers))), math.ceil(n / n_workers)))
+        size = int(task_files) if task_files is not None else max(1, min(max(chunk, math.ceil(n / (4 * n_workers))), math.ceil(n / n_workers)))
         batches = [items[i : i + size] for i in range(0, len(items), size)]
         opts = dict(options, chunk_files=min(chunk, size))
         token = uuid.uuid4().hex[:8]
