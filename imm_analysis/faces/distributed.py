@@ -98,19 +98,22 @@ def connect(client: Any, *, timeout: float | None = None) -> tuple[Any, bool]:
         created = True
     elif not isinstance(client, distributed.Client):
         raise TypeError(f"client must be a dask.distributed.Client or a scheduler address, got {type(client).__name__}")
-    if client.status != "running":
-        raise ConnectionError(f"the Dask client {client} is {client.status}, not running")
-    try:
-        n = len(client.scheduler_info().get("workers", {}))
-    except (OSError, TimeoutError) as exc:  # pragma: no cover - a scheduler gone since
-        raise ConnectionError(f"the Dask scheduler of {client} cannot be reached: {exc}") from None
-    if n == 0:
+    try:  # a client made here is closed again when the checks fail
+        if client.status != "running":
+            raise ConnectionError(f"the Dask client {client} is {client.status}, not running")
         try:
-            client.wait_for_workers(1, timeout=timeout)
-        except (OSError, TimeoutError):
-            if created:
-                client.close()
-            raise ConnectionError(f"the Dask scheduler at {client.scheduler.address} has no workers") from None
+            n = len(client.scheduler_info().get("workers", {}))
+        except (OSError, TimeoutError) as exc:  # pragma: no cover - a scheduler gone since
+            raise ConnectionError(f"the Dask scheduler of {client} cannot be reached: {exc}") from None
+        if n == 0:
+            try:
+                client.wait_for_workers(1, timeout=timeout)
+            except (OSError, TimeoutError):
+                raise ConnectionError(f"the Dask scheduler at {client.scheduler.address} has no workers") from None
+    except BaseException:
+        if created:
+            client.close()
+        raise
     return client, created
 
 
