@@ -488,3 +488,21 @@ def test_names_csv_names_the_visitors(sample_dir, tmp_path, capsys):
     bad.write_text("id,label\nx,y\n")
     assert main(["report", "--files", str(sample_dir / "files"), "--names", str(bad), "-q", "--out", str(out)]) == 1
     assert "needs columns visitor_id (or cluster_id) and name" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_special_or_bad_input_files_are_refused_not_read(exported, tmp_path, capsys):
+    import os
+
+    _, paths = exported
+    fifo = tmp_path / "names.csv"
+    os.mkfifo(fifo)  # reading a FIFO without a writer would block for ever
+    rc = main(["report", "--files", str(paths["files"]), "--names", str(fifo), "-q", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"--names {fifo}: not a regular file (FIFO)" in err, err
+    text = tmp_path / "emb.npy"
+    text.write_text("not an array")
+    rc = main(["cluster", "--files", str(paths["files"]), "--embeddings", str(text), "-q", "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"--embeddings {text}: not a .npy array" in err and "Traceback" not in err, err
+    assert not (tmp_path / "c").exists()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.cli._common import Progress, UserError, check_path, warn
+from imm_analysis.cli._common import Progress, UserError, check_path, load_npy, warn
 
 __all__ = ["LocalRun", "list_media", "check_uri_pattern", "embed_local", "save_run", "read_run", "is_run_dir",
            "add_local_options", "report_unreadable"]
@@ -168,7 +168,7 @@ def read_run(path: str, option: str = "RUN") -> LocalRun:
         raise UserError(f"{option} {path}: not a run folder of 'imm-analysis embed' (missing {', '.join(missing)})")
     files = read_frame(p / "files.parquet", kind="files")
     figures = read_frame(p / "figures.parquet", kind="figures")
-    emb = np.load(p / "embeddings.npy", allow_pickle=False)
+    emb = load_npy(p / "embeddings.npy", option)
     if emb.ndim != 2 or len(emb) != len(figures):
         raise UserError(f"{option} {path}: embeddings.npy has shape {emb.shape}, expected ({len(figures)}, dim)")
     errors = pd.read_csv(p / "errors.csv", dtype=str) if (p / "errors.csv").is_file() else pd.DataFrame()
