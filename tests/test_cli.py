@@ -506,3 +506,38 @@ def test_special_or_bad_input_files_are_refused_not_read(exported, tmp_path, cap
     err = capsys.readouterr().err
     assert rc == 1 and f"--embeddings {text}: not a .npy array" in err and "Traceback" not in err, err
     assert not (tmp_path / "c").exists()
+
+
+def test_run_folder_with_a_corrupt_record_names_it(tmp_path):
+    from imm_analysis.cli._common import UserError
+    from imm_analysis.cli._local import LocalRun, read_run, save_run
+    from imm_analysis.synth import make_dataset
+
+    ds = make_dataset(5, seed=1)
+    emb = np.zeros((len(ds.figures), 8), np.float32)
+    save_run(tmp_path, LocalRun(ds.files, ds.figures, emb, pd.DataFrame(), {"input": "x"}))
+    assert read_run(str(tmp_path)).info["input"] == "x"
+    (tmp_path / "run.json").write_text('{"input": ')
+    with pytest.raises(UserError, match=r"run\.json is not valid JSON"):
+        read_run(str(tmp_path), "--run")
+    (tmp_path / "embeddings.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(UserError, match=r"--run .*embeddings\.npy: not a \.npy array"):
+        read_run(str(tmp_path), "--run")
+
+
+def test_cluster_of_imm_exports_is_a_run_folder_for_diagnose(tmp_path, capsys):
+    from imm_analysis import load_figures
+
+    s = make_visits(12, stores=1, days=2, staff_per_store=0, seed=2)
+    paths = s.write_imm(tmp_path / "imm", page_size=150)
+    n = len(load_figures(paths["files"]))
+    np.save(tmp_path / "emb.npy", np.random.default_rng(0).normal(size=(n, 16)).astype(np.float32))
+    out = tmp_path / "c"
+    assert main(["cluster", "--files", str(paths["files"]), "--embeddings", str(tmp_path / "emb.npy"),
+                 "--out", str(out), "-q", "--threshold", "0.5"]) == 0
+    capsys.readouterr()
+    # its errors.csv has no columns (IMM exports have no unreadable files): was EmptyDataError
+    rc = main(["diagnose", "--run", str(out), "-q"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert f"{n:,}" in captured.out or str(n) in captured.out

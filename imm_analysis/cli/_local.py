@@ -171,8 +171,20 @@ def read_run(path: str, option: str = "RUN") -> LocalRun:
     emb = load_npy(p / "embeddings.npy", option)
     if emb.ndim != 2 or len(emb) != len(figures):
         raise UserError(f"{option} {path}: embeddings.npy has shape {emb.shape}, expected ({len(figures)}, dim)")
-    errors = pd.read_csv(p / "errors.csv", dtype=str) if (p / "errors.csv").is_file() else pd.DataFrame()
-    info = json.loads((p / "run.json").read_text()) if (p / "run.json").is_file() else {}
+    errors = pd.DataFrame()
+    if (p / "errors.csv").is_file():
+        try:
+            errors = pd.read_csv(p / "errors.csv", dtype=str)
+        except pd.errors.EmptyDataError:  # a run without errors and without their columns (IMM exports)
+            pass
+    info: Any = {}
+    if (p / "run.json").is_file():
+        try:
+            info = json.loads((p / "run.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UserError(f"{option} {path}: run.json is not valid JSON ({exc})") from None
+        if not isinstance(info, dict):
+            raise UserError(f"{option} {path}: run.json holds a JSON {type(info).__name__}, not an object")
     return LocalRun(files, figures, emb.astype(np.float32, copy=False), errors, info)
 
 
