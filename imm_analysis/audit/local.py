@@ -19,6 +19,7 @@ import pandas as pd
 from imm_analysis.audit.match import FaceMatch, _numeric, match_faces
 from imm_analysis.evaluate import ClusteringComparison, compare_clusterings
 from imm_analysis.quality import hd_mask
+from imm_analysis.quality.hd import RuleLike
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -169,7 +170,7 @@ def _pair(obj: Any, name: str) -> tuple[pd.DataFrame | None, pd.DataFrame]:
 
 
 def audit_against_local(imm: Any, local: Any, *, on: str | tuple[str, str] = "uri", min_iou: float = 0.5,
-                        hd_rule: dict[str, float] | None = None, images: Any = None) -> LocalAudit:
+                        hd_rule: RuleLike = None, images: Any = None) -> LocalAudit:
     """Compare IMM's face clustering with a local run of the same photos, face by face.
 
     Parameters
@@ -182,8 +183,9 @@ def audit_against_local(imm: Any, local: Any, *, on: str | tuple[str, str] = "ur
         IMM's ``oss://`` URIs to the local paths.
     min_iou : float, default=0.5
         Box overlap needed to pair two faces.
-    hd_rule : dict, optional
-        ``min_size``, ``max_pose``, ``min_quality`` of the high-definition rule (IMM's defaults).
+    hd_rule : HDRule or dict, optional
+        The high-definition rule (:class:`~imm_analysis.quality.HDRule`, or a dict of some of
+        ``min_size``, ``max_pose``, ``min_quality``); default IMM's.
     images : ImageSource, optional
         Where the photos are, for :meth:`LocalAudit.montages`.
 
