@@ -541,3 +541,13 @@ def test_cluster_of_imm_exports_is_a_run_folder_for_diagnose(tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert f"{n:,}" in captured.out or str(n) in captured.out
+
+
+def test_convert_into_a_file_is_a_user_error(exported, tmp_path, capsys):
+    _, paths = exported
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    assert main(["convert", str(paths["files"]), str(taken), "-q", "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"OUT {taken}: exists and is not a folder" in err and "NotADirectoryError" not in err, err
+    assert taken.read_text() == "x"
