@@ -551,3 +551,17 @@ def test_convert_into_a_file_is_a_user_error(exported, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"OUT {taken}: exists and is not a folder" in err and "NotADirectoryError" not in err, err
     assert taken.read_text() == "x"
+
+
+def test_an_empty_model_pack_is_a_user_error_in_embed_and_index(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    _png(images / "a.png")
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    for argv in (["embed", str(images), "--models", str(pack), "--out", str(tmp_path / "e"), "-q"],
+                 ["index", "--images", str(images), "--models", str(pack), "--library", str(tmp_path / "l"), "-q"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"imm-analysis: error: --models {pack}: ") and "no .onnx" in err, err
+        assert "PackError" not in err and err.count("\n") == 1

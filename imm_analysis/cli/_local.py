@@ -100,7 +100,12 @@ def load_model(models: str, say: Progress):
     except ImportError as exc:
         raise UserError(f"the local pipeline is not available: {exc}") from None
     say(f"loading model pack {models}")
-    return FaceModel(models)
+    try:
+        return FaceModel(models)
+    except ImportError as exc:  # onnxruntime / opencv missing
+        raise UserError(f"the local pipeline is not available: {exc}") from None
+    except (FileNotFoundError, ValueError) as exc:  # PackError: missing or unusable model files
+        raise UserError(f"--models {models}: {exc}") from None
 
 
 def embed_local(images: str, model: Any, *, cache_dir: str | None, say: Progress, n_listed: int,

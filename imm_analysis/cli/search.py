@@ -21,6 +21,7 @@ from typing import Any
 
 from imm_analysis.cli._common import Progress, common_options, warn
 from imm_analysis.cli._common import UserError as _UserError
+from imm_analysis.cli._local import load_model
 
 __all__ = ["register", "register_index", "register_search", "run_index", "run_search"]
 
@@ -86,18 +87,6 @@ def _folder(value: str, option: str) -> Path:
     return path
 
 
-def _model(pack: str, option: str):
-    from imm_analysis.faces.model import FaceModel
-
-    _folder(pack, option)
-    try:
-        return FaceModel(pack)
-    except ImportError as exc:
-        raise _UserError(f"the local pipeline is not available: {exc}") from None
-    except (FileNotFoundError, ValueError) as exc:
-        raise _UserError(f"{option} {pack}: {exc}") from None
-
-
 def run_index(args: argparse.Namespace) -> int:
     """Handler of ``index``: build or extend the library, print what it holds."""
     from imm_analysis.search.library import SearchLibrary, build_search_library
@@ -106,7 +95,7 @@ def run_index(args: argparse.Namespace) -> int:
     images = _folder(args.images, "--images")
     if not args.fps > 0:
         raise _UserError(f"--fps {args.fps}: must be > 0")
-    model = _model(args.models, "--models")
+    model = load_model(args.models, say)
     lib_dir = Path(args.library).expanduser()
     if (lib_dir / "library.json").is_file():
         say(f"adding new files of {images} to the library in {lib_dir}")
@@ -146,7 +135,7 @@ def run_search(args: argparse.Namespace) -> int:
     pack = args.models or lib.model_pack
     if not pack:
         raise _UserError("the library does not record its model pack: pass --models PACK")
-    lib._model(_model(pack, "--models"))
+    lib._model(load_model(pack, Progress(False)))  # a search prints its matches only
     if args.threshold is None and lib.calibration is None:
         raise _UserError(f"--library {args.library}: too few faces for a calibrated threshold; pass --threshold")
     from imm_analysis.search.query import NoFaceError
