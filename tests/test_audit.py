@@ -179,3 +179,22 @@ def test_match_is_one_to_one_and_optimal_per_file(files_a, files_b):
     for f in range(min(len(files_a), len(files_b))):
         got = m.pairs.loc[m.pairs["uri"] == f"img{f}.jpg", "iou"].sum()
         assert got == pytest.approx(_best_total(files_a[f], files_b[f], 0.3), abs=1e-9)
+
+
+def test_a_field_that_is_not_a_number_is_named():
+    face = {"figure_id": ["f1", "f2"], "uri": ["p.jpg", "q.jpg"], "left": [0, 0], "top": [0, 0],
+            "width": [90, 90], "height": [90, 90], "face_quality": [0.9, 0.9], "pitch": [0, 0], "roll": [0, 0],
+            "yaw": [0, 0], "figure_cluster_id": ["C", "C"]}
+    good = pd.DataFrame(face)
+    assert audit_against_local(good, good).summary["matched"] == 2
+    bad = good.astype({"face_quality": object, "yaw": object})
+    bad.loc[1, "face_quality"] = "high"
+    with pytest.raises(ValueError, match=r"local: field 'face_quality' of face 'f2' is not a number: 'high'"):
+        audit_against_local(good, bad)
+    bad.loc[1, "face_quality"], bad.loc[0, "yaw"] = None, "n/a"  # a missing value is not an error
+    with pytest.raises(ValueError, match=r"imm: field 'yaw' of face 'f1'"):
+        audit_against_local(bad, good)
+    shifted = good.astype({"left": object})
+    shifted.loc[0, "left"] = "x"
+    with pytest.raises(ValueError, match=r"field 'left' of face 'f1'"):
+        match_faces(shifted, good)

@@ -488,3 +488,80 @@ def test_names_csv_names_the_visitors(sample_dir, tmp_path, capsys):
     bad.write_text("id,label\nx,y\n")
     assert main(["report", "--files", str(sample_dir / "files"), "--names", str(bad), "-q", "--out", str(out)]) == 1
     assert "needs columns visitor_id (or cluster_id) and name" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_special_or_bad_input_files_are_refused_not_read(exported, tmp_path, capsys):
+    import os
+
+    _, paths = exported
+    fifo = tmp_path / "names.csv"
+    os.mkfifo(fifo)  # reading a FIFO without a writer would block for ever
+    rc = main(["report", "--files", str(paths["files"]), "--names", str(fifo), "-q", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"--names {fifo}: not a regular file (FIFO)" in err, err
+    text = tmp_path / "emb.npy"
+    text.write_text("not an array")
+    rc = main(["cluster", "--files", str(paths["files"]), "--embeddings", str(text), "-q", "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"--embeddings {text}: not a .npy array" in err and "Traceback" not in err, err
+    assert not (tmp_path / "c").exists()
+
+
+def test_run_folder_with_a_corrupt_record_names_it(tmp_path):
+    from imm_analysis.cli._common import UserError
+    from imm_analysis.cli._local import LocalRun, read_run, save_run
+    from imm_analysis.synth import make_dataset
+
+    ds = make_dataset(5, seed=1)
+    emb = np.zeros((len(ds.figures), 8), np.float32)
+    save_run(tmp_path, LocalRun(ds.files, ds.figures, emb, pd.DataFrame(), {"input": "x"}))
+    assert read_run(str(tmp_path)).info["input"] == "x"
+    (tmp_path / "run.json").write_text('{"input": ')
+    with pytest.raises(UserError, match=r"run\.json is not valid JSON"):
+        read_run(str(tmp_path), "--run")
+    (tmp_path / "embeddings.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(UserError, match=r"--run .*embeddings\.npy: not a \.npy array"):
+        read_run(str(tmp_path), "--run")
+
+
+def test_cluster_of_imm_exports_is_a_run_folder_for_diagnose(tmp_path, capsys):
+    from imm_analysis import load_figures
+
+    s = make_visits(12, stores=1, days=2, staff_per_store=0, seed=2)
+    paths = s.write_imm(tmp_path / "imm", page_size=150)
+    n = len(load_figures(paths["files"]))
+    np.save(tmp_path / "emb.npy", np.random.default_rng(0).normal(size=(n, 16)).astype(np.float32))
+    out = tmp_path / "c"
+    assert main(["cluster", "--files", str(paths["files"]), "--embeddings", str(tmp_path / "emb.npy"),
+                 "--out", str(out), "-q", "--threshold", "0.5"]) == 0
+    capsys.readouterr()
+    # its errors.csv has no columns (IMM exports have no unreadable files): was EmptyDataError
+    rc = main(["diagnose", "--run", str(out), "-q"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert f"{n:,}" in captured.out or str(n) in captured.out
+
+
+def test_convert_into_a_file_is_a_user_error(exported, tmp_path, capsys):
+    _, paths = exported
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    assert main(["convert", str(paths["files"]), str(taken), "-q", "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"OUT {taken}: exists and is not a folder" in err and "NotADirectoryError" not in err, err
+    assert taken.read_text() == "x"
+
+
+def test_an_empty_model_pack_is_a_user_error_in_embed_and_index(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    _png(images / "a.png")
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    for argv in (["embed", str(images), "--models", str(pack), "--out", str(tmp_path / "e"), "-q"],
+                 ["index", "--images", str(images), "--models", str(pack), "--library", str(tmp_path / "l"), "-q"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"imm-analysis: error: --models {pack}: ") and "no .onnx" in err, err
+        assert "PackError" not in err and err.count("\n") == 1

@@ -177,3 +177,16 @@ def test_bad_pointer_and_not_a_folder(tmp_path, states):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError):
         old.save(tmp_path / "file")
+
+
+def test_corrupt_state_record_names_the_file(tmp_path, states):
+    old, _ = states
+    path = old.save(tmp_path / "s")
+    meta = store.current_version(path) / "state.json"
+    assert ClusterState.load(path).figures.shape == old.figures.shape
+    meta.write_text('{"format": ')  # cut short
+    with pytest.raises(ValueError, match=r"state\.json: not a state record \(invalid JSON"):
+        ClusterState.load(path)
+    meta.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"state\.json: not a state record \(a JSON list"):
+        ClusterState.load(path)

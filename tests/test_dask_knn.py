@@ -48,6 +48,9 @@ def test_memory_mapped_embeddings_are_mapped_not_shipped(dask_client, people, tm
     mapped = np.load(path, mmap_mode="r")
     assert _mapped_file(prepare_embeddings(mapped)) == str(path)  # no copy: the workers map the file
     assert _mapped_file(people) is None
+    assert _mapped_file(mapped[:]) == str(path)  # a view of all rows in order is still the file
+    assert _mapped_file(mapped[::-1]) is None  # reversed rows: the workers' map would answer for other faces
+    assert _mapped_file(mapped[1:]) is None
     x = mapped[:2000]
     labels = FigureClusterer(0.5, min_faces=1, backend="numpy").fit(np.asarray(x)).labels_
     got = FigureClusterer(0.5, min_faces=1, backend="numpy", client=dask_client).fit(x).labels_
@@ -69,3 +72,16 @@ def test_product_quantised_index_above_pq_min_n(dask_client, monkeypatch):
     same = pq.indices == exact.indices
     np.testing.assert_allclose(pq.similarities[same], exact.similarities[same], atol=1e-5)
     assert (np.diff(pq.similarities, axis=1) <= 1e-6).all()  # sorted, most similar first
+
+
+def _cached_indexes() -> int:
+    from imm_analysis.cluster import knn_dask
+
+    return len(knn_dask._CACHE)
+
+
+def test_workers_drop_the_index_after_the_search(dask_client, people):
+    g = build_knn(people[:3000], 5, backend="numpy", progress=False, client=dask_client)
+    assert g.indices.shape == (3000, 5)
+    held = dask_client.run(_cached_indexes)
+    assert len(held) == 2 and set(held.values()) == {0}  # nothing (GBs at scale) held past the search

@@ -196,6 +196,17 @@ def _reference(before: dict[str, str], after: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def test_task_retention_at_a_naive_time_is_utc():
+    from imm_analysis.cluster.tasks import TaskLog
+
+    log = TaskLog()
+    t0 = pd.Timestamp("2026-01-05T10:00:00Z")
+    log.record(t0, t0 + pd.Timedelta(seconds=1))
+    assert len(log.kept(pd.Timestamp("2026-01-12T09:59:00"))) == 1  # was: cannot compare naive and aware
+    assert len(log.kept(pd.Timestamp("2026-01-12T10:01:00"))) == 0
+    assert len(log.frame(now=pd.Timestamp("2026-01-12T12:00:00+03:00"))) == 1  # 09:00 UTC
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.dictionaries(st.sampled_from([f"f{i}" for i in range(12)]), _CLUSTER, max_size=12),
        st.dictionaries(st.sampled_from([f"f{i}" for i in range(12)]), _CLUSTER, max_size=12))

@@ -171,6 +171,14 @@ def test_compare_statuses_split_merge_new_gone():
     assert cmp.pairs["overlap"].sum() == len(a)
 
 
+def test_compare_frames_with_a_repeated_figure_id_name_it():
+    a = pd.DataFrame({"figure_id": ["f1", "f2"], "figure_cluster_id": ["x", "x"]})
+    b = pd.DataFrame({"figure_id": ["f1", "f2", "f2"], "figure_cluster_id": ["y", "y", "z"]})
+    assert compare_clusterings(a, b.iloc[:2]).summary["same"] == 1
+    with pytest.raises(ValueError, match=r"b: figure_id 'f2' appears more than once"):
+        compare_clusterings(a, b)
+
+
 def test_compare_identical_clusterings_all_same():
     a = np.repeat(np.arange(20), 5)
     cmp = compare_clusterings(a, a + 50)

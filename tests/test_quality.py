@@ -157,6 +157,19 @@ def _eligible_people(figures, labels):
     return int((frame.groupby("p").size() >= 3).sum())
 
 
+def test_quality_summary_of_a_dask_frame_without_file_id_counts_each_face():
+    dd = pytest.importorskip("dask.dataframe")
+    import dask
+
+    f = pd.DataFrame({"width": [80, 60, 100, 90] * 5, "height": [90, 90, 120, 90] * 5,
+                      "face_quality": [0.9] * 20, "media_type": ["image"] * 18 + ["video"] * 2})
+    local = quality_summary(f)
+    assert local[["faces", "images", "videos"]].iloc[0].tolist() == [20, 18, 2]
+    with dask.config.set(scheduler="synchronous"):
+        dist = quality_summary(dd.from_pandas(f, npartitions=4))
+    pd.testing.assert_frame_equal(dist, local)  # was 5 images: row numbers restarted in each partition
+
+
 def test_diagnosis_before_clustering(ds):
     d = diagnose_clustering(ds.figures)
     assert d.verdict == "not_run"

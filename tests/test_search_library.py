@@ -288,3 +288,8 @@ def test_index_and_search_commands(model, pack_dir, faces_dir, tmp_path, capsys)
     assert run("index", "--images", str(tmp_path / "missing"), "--models", str(pack_dir),
                "--library", str(lib_dir)) == 1
     assert "no such folder" in capsys.readouterr().err
+    # an unreadable file is a warning of the CLI's kind, shown with -q too
+    (images / "broken.jpg").write_bytes(b"not an image")
+    assert run("index", "--images", str(images), "--models", str(pack_dir), "--library", str(lib_dir), "-q") == 0
+    err = capsys.readouterr().err
+    assert err.startswith("imm-analysis: warning: 1 file(s) could not be read") and "broken.jpg" in err, err

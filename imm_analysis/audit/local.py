@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.audit.match import FaceMatch, match_faces
+from imm_analysis.audit.match import FaceMatch, _numeric, match_faces
 from imm_analysis.evaluate import ClusteringComparison, compare_clusterings
 from imm_analysis.quality import hd_mask
+from imm_analysis.quality.hd import RuleLike
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -126,18 +127,20 @@ class LocalAudit:
                 f"HD differs on {s['hd_disagree']}; {s['splits']} splits, {s['merges']} merges)")
 
 
-def _num(frame: pd.DataFrame, col: str) -> np.ndarray:
+def _num(frame: pd.DataFrame, col: str, name: str) -> np.ndarray:
     if col not in frame.columns:
         return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[col]).to_numpy(dtype="float64", na_value=np.nan)
+    return _numeric(frame, col, name)
 
 
-def _size(frame: pd.DataFrame) -> np.ndarray:
-    return np.fmin(_num(frame, "width"), _num(frame, "height"))
+def _size(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return np.fmin(_num(frame, "width", name), _num(frame, "height", name))
 
 
-def _pose(frame: pd.DataFrame) -> np.ndarray:
-    return np.fmax.reduce(np.abs(np.column_stack([_num(frame, c) for c in _POSE])), axis=1) if len(frame) else np.empty(0)
+def _pose(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if not len(frame):
+        return np.empty(0)
+    return np.fmax.reduce(np.abs(np.column_stack([_num(frame, c, name) for c in _POSE])), axis=1)
 
 
 def _binned(values: np.ndarray, bins: tuple[float, ...], unit: str) -> pd.Categorical:
@@ -167,7 +170,7 @@ def _pair(obj: Any, name: str) -> tuple[pd.DataFrame | None, pd.DataFrame]:
 
 
 def audit_against_local(imm: Any, local: Any, *, on: str | tuple[str, str] = "uri", min_iou: float = 0.5,
-                        hd_rule: dict[str, float] | None = None, images: Any = None) -> LocalAudit:
+                        hd_rule: RuleLike = None, images: Any = None) -> LocalAudit:
     """Compare IMM's face clustering with a local run of the same photos, face by face.
 
     Parameters
@@ -180,8 +183,9 @@ def audit_against_local(imm: Any, local: Any, *, on: str | tuple[str, str] = "ur
         IMM's ``oss://`` URIs to the local paths.
     min_iou : float, default=0.5
         Box overlap needed to pair two faces.
-    hd_rule : dict, optional
-        ``min_size``, ``max_pose``, ``min_quality`` of the high-definition rule (IMM's defaults).
+    hd_rule : HDRule or dict, optional
+        The high-definition rule (:class:`~imm_analysis.quality.HDRule`, or a dict of some of
+        ``min_size``, ``max_pose``, ``min_quality``); default IMM's.
     images : ImageSource, optional
         Where the photos are, for :meth:`LocalAudit.montages`.
 
@@ -211,8 +215,8 @@ def audit_against_local(imm: Any, local: Any, *, on: str | tuple[str, str] = "ur
     only_i = np.setdiff1d(np.arange(len(fi)), ra)
     only_l = np.setdiff1d(np.arange(len(fl)), rb)
 
-    size_i, size_l = _size(fi), _size(fl)
-    pose_i, pose_l = _pose(fi), _pose(fl)
+    size_i, size_l = _size(fi, "imm"), _size(fl, "local")
+    pose_i, pose_l = _pose(fi, "imm"), _pose(fl, "local")
     detection = _table(size_i[ra], size_i[only_i], size_l[only_l], SIZE_BINS, "px", "size_bin")
     detection_pose = _table(pose_i[ra], pose_i[only_i], pose_l[only_l], POSE_BINS, "deg", "pose_bin")
     unmatched = pd.concat([
@@ -236,8 +240,9 @@ def audit_against_local(imm: Any, local: Any, *, on: str | tuple[str, str] = "ur
     quality = pd.DataFrame({
         "figure_id_imm": m.pairs["figure_id_a"], "figure_id_local": m.pairs["figure_id_b"], "iou": m.pairs["iou"],
         "row_imm": ra, "row_local": rb,
-        "face_quality_imm": _num(fi, "face_quality")[ra], "face_quality_local": _num(fl, "face_quality")[rb],
-        **{f"{c}_imm": _num(fi, c)[ra] for c in _POSE}, **{f"{c}_local": _num(fl, c)[rb] for c in _POSE},
+        "face_quality_imm": _num(fi, "face_quality", "imm")[ra],
+        "face_quality_local": _num(fl, "face_quality", "local")[rb],
+        **{f"{c}_imm": _num(fi, c, "imm")[ra] for c in _POSE}, **{f"{c}_local": _num(fl, c, "local")[rb] for c in _POSE},
         "hd_imm": hd_i[ra], "hd_local": hd_l[rb],
         "cluster_imm": cl_i[ra], "cluster_local": cl_l[rb],
     })

@@ -86,12 +86,24 @@ def _text(frame: pd.DataFrame, col: str) -> np.ndarray:
     return values
 
 
+def _numeric(frame: pd.DataFrame, col: str, name: str) -> np.ndarray:
+    """``frame[col]`` as float64 (NaN where missing); a ValueError names the side, the field and the face."""
+    values = frame[col]
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        face = frame["figure_id"].iloc[i] if "figure_id" in frame.columns else f"row {i}"
+        raise ValueError(f"{name}: field {col!r} of face {face!r} is not a number: {values.iloc[i]!r}")
+    return numbers.to_numpy(dtype="float64", na_value=np.nan)
+
+
 def _boxes(frame: pd.DataFrame, name: str) -> np.ndarray:
     cols = ["left", "top", "width", "height"]
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise KeyError(f"{name}: the figures frame needs box columns {missing}")
-    return np.column_stack([pd.to_numeric(frame[c]).to_numpy(dtype="float64", na_value=np.nan) for c in cols])
+    return np.column_stack([_numeric(frame, c, name) for c in cols])
 
 
 def match_faces(a: Any, b: Any, *, on: str | tuple[str, str] = "uri", min_iou: float = 0.5) -> FaceMatch:

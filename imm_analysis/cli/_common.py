@@ -22,10 +22,10 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-__all__ = ["PROG", "UserError", "Progress", "common_options", "check_path", "check_out", "warn", "one_line",
-           "captured_warnings"]
+__all__ = ["PROG", "UserError", "Progress", "common_options", "check_path", "check_out", "open_input", "load_npy",
+           "warn", "one_line", "captured_warnings"]
 
 PROG = "imm-analysis"
 
@@ -85,6 +85,47 @@ def check_path(value: str, option: str, *, kind: str | None = None) -> str:
     if kind == "dir" and not p.is_dir():
         raise UserError(f"{option} {value}: not a folder")
     return value
+
+
+def open_input(path: str | Path, option: str) -> BinaryIO:
+    """``path`` opened for reading when it is a regular file (a FIFO or device would block or never end).
+
+    Examples
+    --------
+    >>> open_input("/dev/zero", "--names")
+    Traceback (most recent call last):
+    ...
+    imm_analysis.cli._common.UserError: --names /dev/zero: not a regular file (character device)
+    """
+    from imm_analysis.io.paths import PathError, open_regular
+
+    try:
+        return open_regular(path)
+    except PathError as exc:
+        raise UserError(f"{option} {exc}") from None
+
+
+def load_npy(path: str | Path, option: str) -> Any:
+    """The array in the ``.npy`` file ``path`` (no pickles); a UserError names the option and the file.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> with tempfile.NamedTemporaryFile(suffix=".npy") as f:
+    ...     _ = f.write(b"not an array")
+    ...     f.flush()
+    ...     load_npy(f.name, "--embeddings")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    imm_analysis.cli._common.UserError: --embeddings ...npy: not a .npy array (...)
+    """
+    import numpy as np
+
+    with open_input(path, option) as fh:
+        try:
+            return np.load(fh, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise UserError(f"{option} {path}: not a .npy array ({exc})") from None
 
 
 def check_out(value: str, option: str = "--out") -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imm_analysis.cli._common import Progress, UserError, check_path, warn
+from imm_analysis.cli._common import Progress, UserError, check_path, load_npy, warn
 
 __all__ = ["LocalRun", "list_media", "check_uri_pattern", "embed_local", "save_run", "read_run", "is_run_dir",
            "add_local_options", "report_unreadable"]
@@ -100,7 +100,12 @@ def load_model(models: str, say: Progress):
     except ImportError as exc:
         raise UserError(f"the local pipeline is not available: {exc}") from None
     say(f"loading model pack {models}")
-    return FaceModel(models)
+    try:
+        return FaceModel(models)
+    except ImportError as exc:  # onnxruntime / opencv missing
+        raise UserError(f"the local pipeline is not available: {exc}") from None
+    except (FileNotFoundError, ValueError) as exc:  # PackError: missing or unusable model files
+        raise UserError(f"--models {models}: {exc}") from None
 
 
 def embed_local(images: str, model: Any, *, cache_dir: str | None, say: Progress, n_listed: int,
@@ -168,11 +173,23 @@ def read_run(path: str, option: str = "RUN") -> LocalRun:
         raise UserError(f"{option} {path}: not a run folder of 'imm-analysis embed' (missing {', '.join(missing)})")
     files = read_frame(p / "files.parquet", kind="files")
     figures = read_frame(p / "figures.parquet", kind="figures")
-    emb = np.load(p / "embeddings.npy", allow_pickle=False)
+    emb = load_npy(p / "embeddings.npy", option)
     if emb.ndim != 2 or len(emb) != len(figures):
         raise UserError(f"{option} {path}: embeddings.npy has shape {emb.shape}, expected ({len(figures)}, dim)")
-    errors = pd.read_csv(p / "errors.csv", dtype=str) if (p / "errors.csv").is_file() else pd.DataFrame()
-    info = json.loads((p / "run.json").read_text()) if (p / "run.json").is_file() else {}
+    errors = pd.DataFrame()
+    if (p / "errors.csv").is_file():
+        try:
+            errors = pd.read_csv(p / "errors.csv", dtype=str)
+        except pd.errors.EmptyDataError:  # a run without errors and without their columns (IMM exports)
+            pass
+    info: Any = {}
+    if (p / "run.json").is_file():
+        try:
+            info = json.loads((p / "run.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UserError(f"{option} {path}: run.json is not valid JSON ({exc})") from None
+        if not isinstance(info, dict):
+            raise UserError(f"{option} {path}: run.json holds a JSON {type(info).__name__}, not an object")
     return LocalRun(files, figures, emb.astype(np.float32, copy=False), errors, info)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from imm_analysis.cli._common import Progress, UserError, check_out, check_path, common_options
+from imm_analysis.cli._common import Progress, UserError, check_out, check_path, common_options, load_npy
 from imm_analysis.cli._local import LocalRun, add_run_input, has_local_input, local_input, save_run
 
 __all__ = ["register", "run", "add_cluster_options", "cluster_run", "threshold_arg"]
@@ -72,9 +72,9 @@ def imm_input(files: str, embeddings: str, say: Progress) -> LocalRun:
 
     check_path(files, "--files")
     check_path(embeddings, "--embeddings")
+    emb = load_npy(embeddings, "--embeddings")  # checked before the exports are parsed
     say(f"loading files and faces from {files}")
     f, figures = load_files_and_figures(files, progress=say.enabled)
-    emb = np.load(embeddings, allow_pickle=False)
     if emb.ndim != 2 or len(emb) != len(figures):
         raise UserError(f"--embeddings {embeddings}: shape {emb.shape}, expected ({len(figures)}, dim): one row per "
                         "face of --files, in load_figures order")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from imm_analysis.cli._common import Progress, UserError, check_path, common_options
+from imm_analysis.cli._common import Progress, UserError, check_out, check_path, common_options
 
 __all__ = ["register", "run"]
 
@@ -31,14 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Convert ``args.exports`` into the dataset ``args.out``; prints what was written."""
     import json
-    from pathlib import Path
 
     from imm_analysis.io.dataset import DATASET_RECORD, exports_to_parquet
 
     say = Progress(not args.quiet)
     if not any(c in args.exports for c in "*?["):
         check_path(args.exports, "EXPORTS")
-    if (Path(args.out) / DATASET_RECORD).exists():
+    if (check_out(args.out, "OUT") / DATASET_RECORD).exists():
         raise UserError(f"OUT {args.out} already holds a dataset; choose another folder")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")

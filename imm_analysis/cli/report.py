@@ -19,7 +19,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from imm_analysis.cli._common import Progress, UserError, check_out, check_path, common_options, warn
+from imm_analysis.cli._common import Progress, UserError, check_out, check_path, common_options, open_input, warn
 from imm_analysis.cli._local import add_run_input, check_uri_pattern, has_local_input, local_input
 
 __all__ = ["register", "run"]
@@ -125,7 +125,8 @@ def _read_names(path: str) -> dict[str, str]:
 
     check_path(path, "--names")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        with open_input(path, "--names") as fh:  # a FIFO or device is refused, not read forever
+            frame = pd.read_csv(fh, dtype=str, keep_default_na=False)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise UserError(f"--names {path}: not a readable CSV ({exc})") from None
     key = next((c for c in ("visitor_id", "cluster_id") if c in frame.columns), None)

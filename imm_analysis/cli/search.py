@@ -16,18 +16,14 @@ missing folder, a query without a face, an unreadable library) prints one line
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+from imm_analysis.cli._common import Progress, common_options, warn
 from imm_analysis.cli._common import UserError as _UserError
-from imm_analysis.cli._common import common_options
+from imm_analysis.cli._local import load_model
 
 __all__ = ["register", "register_index", "register_search", "run_index", "run_search"]
-
-def _say(args: argparse.Namespace, message: str) -> None:
-    if not args.quiet:
-        print(message, file=sys.stderr, flush=True)
 
 
 def register_index(subparsers: Any) -> argparse.ArgumentParser:
@@ -91,29 +87,18 @@ def _folder(value: str, option: str) -> Path:
     return path
 
 
-def _model(pack: str, option: str):
-    from imm_analysis.faces.model import FaceModel
-
-    _folder(pack, option)
-    try:
-        return FaceModel(pack)
-    except ImportError as exc:
-        raise _UserError(f"the local pipeline is not available: {exc}") from None
-    except (FileNotFoundError, ValueError) as exc:
-        raise _UserError(f"{option} {pack}: {exc}") from None
-
-
 def run_index(args: argparse.Namespace) -> int:
     """Handler of ``index``: build or extend the library, print what it holds."""
     from imm_analysis.search.library import SearchLibrary, build_search_library
 
+    say = Progress(not args.quiet)
     images = _folder(args.images, "--images")
     if not args.fps > 0:
         raise _UserError(f"--fps {args.fps}: must be > 0")
-    model = _model(args.models, "--models")
+    model = load_model(args.models, say)
     lib_dir = Path(args.library).expanduser()
     if (lib_dir / "library.json").is_file():
-        _say(args, f"adding new files of {images} to the library in {lib_dir}")
+        say(f"adding new files of {images} to the library in {lib_dir}")
         lib = SearchLibrary.load(lib_dir, model=model)
         before = len(lib.media)
         lib.add(images, progress=not args.quiet)
@@ -121,12 +106,12 @@ def run_index(args: argparse.Namespace) -> int:
     else:
         if lib_dir.exists() and any(lib_dir.iterdir()):
             raise _UserError(f"--library {args.library}: the folder exists and is not a search library")
-        _say(args, f"indexing {images} at {args.fps:g} samples per second of video")
+        say(f"indexing {images} at {args.fps:g} samples per second of video")
         lib = build_search_library(images, model, fps=args.fps, path=lib_dir, progress=not args.quiet)
         added = len(lib.media)
     if len(lib.errors):
         first = lib.errors.iloc[0]
-        _say(args, f"warning: {len(lib.errors)} file(s) could not be read (first: {first['uri']}: {first['reason']})")
+        warn(f"{len(lib.errors)} file(s) could not be read (first: {first['uri']}: {first['reason']})")
     n_video = int((lib.media["media_type"] == "video").sum())
     n_tracks = int(lib.items["track_id"].notna().sum())
     t = f"{lib.calibration.threshold:.3f}" if lib.calibration else "none (too few faces: pass --threshold to search)"
@@ -150,7 +135,7 @@ def run_search(args: argparse.Namespace) -> int:
     pack = args.models or lib.model_pack
     if not pack:
         raise _UserError("the library does not record its model pack: pass --models PACK")
-    lib._model(_model(pack, "--models"))
+    lib._model(load_model(pack, Progress(False)))  # a search prints its matches only
     if args.threshold is None and lib.calibration is None:
         raise _UserError(f"--library {args.library}: too few faces for a calibrated threshold; pass --threshold")
     from imm_analysis.search.query import NoFaceError

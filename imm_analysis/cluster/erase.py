@@ -34,8 +34,11 @@ def cutoff_time(older_than: Any, now: pd.Timestamp | None = None) -> pd.Timestam
     '2024-01-01T00:00:00+00:00'
     >>> cutoff_time("2024-01-01").isoformat()
     '2024-01-01T00:00:00+00:00'
+    >>> cutoff_time("1h", now=pd.Timestamp("2024-01-08 12:00")).isoformat()  # a naive now is UTC
+    '2024-01-08T11:00:00+00:00'
     """
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     if isinstance(older_than, pd.Timedelta | np.timedelta64) or (
         hasattr(older_than, "total_seconds") and not hasattr(older_than, "year")
     ):

@@ -22,6 +22,7 @@ this module imports nothing from it (no import cycle); workers unpickle them by 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import uuid
@@ -45,18 +46,24 @@ _LOCK = threading.Lock()
 
 
 def _mapped_file(x: np.ndarray) -> str | None:
-    """The ``.npy`` file behind ``x`` when it is a read-only memory map of a whole file."""
+    """The ``.npy`` file behind ``x`` when it is the whole file's rows, in order, read through a memory map."""
+    root: Any = None
     base: Any = x
-    while base is not None and not isinstance(base, np.memmap):
-        base = getattr(base, "base", None)
-    name = getattr(base, "filename", None)
+    while isinstance(base, np.ndarray):  # the outermost memmap: the one that owns the mapping
+        if isinstance(base, np.memmap):
+            root = base
+        base = base.base
+    name = getattr(root, "filename", None)
     if name is None or not str(name).endswith(".npy"):
         return None
     try:
         on_disk = np.load(name, mmap_mode="r")
     except (OSError, ValueError):
         return None
-    if on_disk.shape != x.shape or on_disk.dtype != x.dtype or not np.shares_memory(x, base):
+    # the same bytes in the same order: a reversed, strided or shifted view of the map is not the file
+    if (on_disk.shape != x.shape or on_disk.dtype != x.dtype or not x.flags.c_contiguous
+            or getattr(root, "offset", None) != on_disk.offset
+            or x.__array_interface__["data"][0] != root.__array_interface__["data"][0]):
         return None
     return str(name)
 
@@ -101,6 +108,12 @@ def _payload_parts(payload: dict) -> tuple[Any, np.ndarray]:
                 del _CACHE[old]
             hit = _CACHE[token] = (index, x)
     return hit
+
+
+def _release(token: str) -> int:
+    """Drop this worker's cached index of ``token`` (run on every worker when a search ends); 1 if held."""
+    with _LOCK:
+        return int(_CACHE.pop(token, None) is not None)
 
 
 def _search_shard(payload: dict, kernels: dict[str, Any], start: int, stop: int, queries: np.ndarray | None, k: int,
@@ -213,6 +226,9 @@ def search_on_cluster(
         finally:
             bar.close()
             client.cancel([shipped])
+            # the workers' deserialised index (GBs at scale) is not held past the search
+            with contextlib.suppress(Exception):  # a lost connection must not hide the search's own error
+                client.run(_release, payload["token"])
         if not parts:
             return kernels["pad"](np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32), k)
         return kernels["graph"](np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))

@@ -223,7 +223,12 @@ def load_parts(
     if where is None:
         raise FileNotFoundError(f"{path} is not a saved ClusterState (no {POINTER} and no state.json)")
     meta_file = where / "state.json"
-    meta = json.loads(meta_file.read_text())
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{meta_file}: not a state record (invalid JSON: {exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_file}: not a state record (a JSON {type(meta).__name__}, not an object)")
     if meta.get("format") != FORMAT:
         raise ValueError(f"{meta_file}: unsupported state format {meta.get('format')!r}")
     cats = meta.get("categories", {})

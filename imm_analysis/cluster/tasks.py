@@ -109,8 +109,10 @@ class TaskLog:
         return state
 
     def kept(self, now: pd.Timestamp | None = None) -> list[dict[str, Any]]:
-        """The records within the retention period at ``now`` (default: the current time)."""
+        """The records within the retention period at ``now`` (default: the current time; a naive time is UTC)."""
         now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+        if now.tzinfo is None:  # as the records' times (_iso): a naive time is UTC
+            now = now.tz_localize("UTC")
         cutoff = now - self.retention
         return [r for r in self.records if pd.Timestamp(r["StartTime"]) >= cutoff]
 

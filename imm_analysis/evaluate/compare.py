@@ -138,8 +138,10 @@ def compare_clusterings(
     if ida is not None and idb is not None:
         sa = pd.Series(np.arange(len(ida)), index=pd.Index(ida, dtype=object))
         sb = pd.Series(np.arange(len(idb)), index=pd.Index(idb, dtype=object))
-        if not (sa.index.is_unique and sb.index.is_unique):
-            raise ValueError("figure_id must be unique in both frames to align them")
+        for side, s_ in (("a", sa), ("b", sb)):
+            if not s_.index.is_unique:
+                dup = s_.index[s_.index.duplicated()][0]
+                raise ValueError(f"{side}: figure_id {dup!r} appears more than once; faces are aligned on figure_id")
         common = sa.index.intersection(sb.index, sort=False)
         only_a, only_b = len(sa) - len(common), len(sb) - len(common)
         la, lb = la[sa[common].to_numpy()], lb[sb[common].to_numpy()]

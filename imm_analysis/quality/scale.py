@@ -29,8 +29,13 @@ def gather_summary_data(
 
     Examples
     --------
-    >>> from imm_analysis.io import read_figures_dask
-    >>> rows = gather_summary_data(read_figures_dask("ds"), _summary_data, [], None, None, None, None)  # doctest: +SKIP
+    >>> import pandas as pd, pytest
+    >>> from imm_analysis.quality.summary import _summary_data
+    >>> dd = pytest.importorskip("dask.dataframe")  # the [dask] extra
+    >>> f = pd.DataFrame({"file_id": ["a", "b", "c"], "width": [80, 60, 100], "height": [90, 90, 120]})
+    >>> rows = gather_summary_data(dd.from_pandas(f, npartitions=2), _summary_data, [], None, {})
+    >>> len(rows), rows["face_size"].tolist()
+    (3, [80.0, 60.0, 100.0])
     """
     meta = rows(ddf._meta, keys, *args)
     parts = ddf.map_partitions(rows, keys, *args, meta=meta)

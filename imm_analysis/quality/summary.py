@@ -79,6 +79,10 @@ def quality_summary(
         data = gather_summary_data(figures, _summary_data, keys, rule, overrides)
     else:
         data = _summary_data(figures, keys, rule, overrides)
+    if "file_id" not in figures.columns:  # each face its own file, numbered over the frame, not per partition
+        row = pd.Series(np.arange(len(data)), index=data.index)
+        data["_image"] = row.where(data["_image"].notna()).to_numpy()
+        data["_video"] = row.where(data["_video"].notna()).to_numpy()
     n = len(data)
     group_keys = [data.pop(f"__by_{i}").rename(k) for i, k in enumerate(keys or ["scope"])]
     g = data.groupby(group_keys, observed=True, dropna=False, sort=True)

@@ -80,9 +80,13 @@ def render_audit(audit: Any, path: str | os.PathLike | None = None, *, fragment:
 
     Examples
     --------
-    The audit needs a local run of real photos (see ``tests/test_audit.py``):
-
-    >>> html = render_audit(audit)  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> from imm_analysis import audit_against_local
+    >>> face = {"figure_id": ["f"], "uri": ["p.jpg"], "left": [0], "top": [0], "width": [90], "height": [90],
+    ...         "face_quality": [0.9], "pitch": [0], "roll": [0], "yaw": [0], "figure_cluster_id": ["<C>"]}
+    >>> html = render_audit(audit_against_local(pd.DataFrame(face), pd.DataFrame(face)))
+    >>> "&lt;C&gt;" in html and "<C>" not in html
+    True
     """
     s = audit.summary
     agree = s.get("agreement", {})
