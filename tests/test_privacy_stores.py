@@ -94,3 +94,13 @@ def test_query_embedding_without_sweep_takes_only_faces_above_threshold(stores):
     planned = set(next(e for e in r.stores if e.store == "cluster_state").figure_ids)
     assert planned == set(st.figures.loc[sims >= thr, "figure_id"])
     assert r.targets == {"face": 1}
+
+
+def test_erase_outputs_reads_upper_case_csv_as_csv(tmp_path):
+    """A table named ``.CSV`` is a CSV table (the suffix decides case-blind), not Parquet."""
+    from imm_analysis.privacy.outputs import erase_outputs
+
+    table = tmp_path / "VISITORS.CSV"
+    table.write_text("visitor_id,visits\nCluster-a,3\nCluster-b,1\n")
+    assert erase_outputs(tmp_path, ["Cluster-a"])["rewritten"] == {"VISITORS.CSV": 1}
+    assert pd.read_csv(table)["visitor_id"].tolist() == ["Cluster-b"]

@@ -63,7 +63,7 @@ def _hits(frame: pd.DataFrame, rx: re.Pattern | None, names: set[str]) -> pd.Ser
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     return pd.read_parquet(path)
 
