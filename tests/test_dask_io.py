@@ -54,6 +54,8 @@ def test_columns_and_filters(dataset, sample_dir):
     assert (got["face_quality"] >= 0.8).all() and str(got["figure_id"].dtype) == "string"
     with pytest.raises(KeyError, match="no column"):
         load_figures(dataset, columns=["nope"])
+    with pytest.raises(KeyError, match=r"figures.*no column\(s\) \['nope'\]"):
+        read_figures_dask(dataset, columns=["figure_id", "nope"])
     with pytest.raises(ValueError, match="exports_to_parquet"):
         load_figures(sample_dir / "files", columns=["figure_id"])
 

@@ -367,6 +367,9 @@ def read_figures_dask(path: str | os.PathLike[str], *, columns: Sequence[str] | 
 
     meta = clear_known_categories(meta)  # categories are those of each partition's values
     if cols is not None:
+        unknown = [c for c in cols if c not in meta.columns]
+        if unknown:
+            raise KeyError(f"{folder}: no column(s) {unknown} in the figures table")
         meta = meta[cols]
     parts = [str(p) for p in _parts(folder)]
     if not parts:
