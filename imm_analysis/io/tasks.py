@@ -29,6 +29,7 @@ import orjson
 import pandas as pd
 
 from imm_analysis import schema
+from imm_analysis.io import limits
 from imm_analysis.io.errors import ErrorLog
 from imm_analysis.io.sources import iter_documents
 
@@ -228,7 +229,7 @@ def _unwrap(source: str, label: str, value: dict, log: ErrorLog) -> Any:
             if parsed is None:
                 log.add(source, label, key, f"the MNS message body is not JSON: {_short(body)}")
                 return _BAD
-            return f"{label}, {key}", parsed
+            return _within_depth(source, f"{label}, {key}", parsed, log)
     if "data" in value and ("specversion" in value or "source" in value):  # CloudEvents / EventBridge
         data = value["data"]
         if isinstance(data, str):
@@ -236,8 +237,20 @@ def _unwrap(source: str, label: str, value: dict, log: ErrorLog) -> Any:
         if not isinstance(data, (dict, list)):
             log.add(source, label, "data", f"the event's data is not a JSON object: {_short(value['data'])}")
             return _BAD
-        return f"{label}, data", data
+        return _within_depth(source, f"{label}, data", data, log)
     return None
+
+
+def _within_depth(source: str, label: str, value: Any, log: ErrorLog) -> Any:
+    """``(label, value)`` when the message parsed from an envelope's text is within ``MAX_DEPTH``, else ``_BAD``.
+
+    The document around it was checked before parsing; text inside it was not.
+    """
+    where = limits.too_deep(value)
+    if where is not None:
+        log.add(source, label, where, limits.depth_reason())
+        return _BAD
+    return label, value
 
 
 def _json_text(body: Any) -> Any:
