@@ -73,6 +73,10 @@ def test_file_and_figure_targets_are_exact(stores):
 
 def test_dry_run_changes_nothing_and_plans_what_the_real_run_does(stores):
     root, person, members, old = stores
+    from imm_analysis.privacy.cache_store import cache_folders
+
+    (folder,) = cache_folders(root / "cache")  # a chunk part a dead process left: a dry run leaves it too
+    (folder / "part-00000000000000000001-99999999-abcdef.npy").write_bytes(b"partial")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
     plan = forget([person], state=root / "state", cache_dir=root / "cache", outputs=[root / "report"],
                   threshold=0.5, dry_run=True)
