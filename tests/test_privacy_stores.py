@@ -108,3 +108,30 @@ def test_erase_outputs_reads_upper_case_csv_as_csv(tmp_path):
     table.write_text("visitor_id,visits\nCluster-a,3\nCluster-b,1\n")
     assert erase_outputs(tmp_path, ["Cluster-a"])["rewritten"] == {"VISITORS.CSV": 1}
     assert pd.read_csv(table)["visitor_id"].tolist() == ["Cluster-b"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"frame_index": None, "box": [0, 0, 2, 2]}, "file_id"),
+        ({"file_id": "ab", "box": [0, 0, 2]}, "box"),
+        ({"file_id": "ab", "box": [0, 0, "2", 2]}, "box"),
+        ({"file_id": "ab", "box": [0, 0, 2, 2], "frame_index": 1.5}, "frame_index"),
+        ("ab", None),
+    ],
+)
+def test_a_damaged_tombstone_file_names_file_row_and_field(tmp_path, bad, field):
+    """A hand-edited ``tombstones.json`` fails when read, naming the file, the row and the field."""
+    import json
+    import re
+
+    from imm_analysis.io.tombstones import FILE_NAME, add_tombstones, read_tombstones, tombstone_rows
+
+    good = tombstone_rows([{"file_id": "ab", "left": 0, "top": 0, "width": 2, "height": 2, "frame_index": 3}])
+    add_tombstones(tmp_path, good)
+    assert read_tombstones(tmp_path)[0]["frame_index"] == 3  # what the writer writes reads back
+    doc = json.loads((tmp_path / FILE_NAME).read_text())
+    (tmp_path / FILE_NAME).write_text(json.dumps({**doc, "tombstones": [*doc["tombstones"], bad]}))
+    where = re.escape(f"{tmp_path / FILE_NAME}: tombstone 1: ") + (f"field '{field}'" if field else "expected an object")
+    with pytest.raises(ValueError, match=where):
+        read_tombstones(tmp_path)
