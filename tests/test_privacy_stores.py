@@ -135,3 +135,18 @@ def test_a_damaged_tombstone_file_names_file_row_and_field(tmp_path, bad, field)
     where = re.escape(f"{tmp_path / FILE_NAME}: tombstone 1: ") + (f"field '{field}'" if field else "expected an object")
     with pytest.raises(ValueError, match=where):
         read_tombstones(tmp_path)
+
+
+def test_erase_outputs_keeps_a_parquet_dataset_readable(sample_dir, tmp_path):
+    """A dataset part rewritten by erase_outputs keeps its metadata: the dataset reads with the same columns."""
+    from imm_analysis.io import exports_to_parquet, load_figures
+    from imm_analysis.privacy.outputs import erase_outputs
+
+    out = exports_to_parquet(sorted((sample_dir / "files").glob("*.json"))[:2], tmp_path / "ds", workers=1)
+    before = load_figures(out)
+    gone = before["figure_id"].iloc[0]
+    assert erase_outputs(tmp_path, [gone])["rewritten"] == {"ds/figures/part-00000.parquet": 1}
+    after = load_figures(out)
+    assert list(after.columns) == list(before.columns) and (after.dtypes == before.dtypes).all()
+    kept = before[before["figure_id"] != gone].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after, kept, check_categorical=False)
