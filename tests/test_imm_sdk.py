@@ -436,6 +436,15 @@ def test_bad_arguments_fail_before_any_request(server):
     with pytest.raises(ValueError, match="SubQueries"):
         imm.fetch_files(PROJECT, DATASET, query={"Operation": "and", "SubQueries": [{"Field": "x", "Value": 1}]},
                         **args)
+    for depth in (100, 5000):  # a nested query fails with ValueError, not RecursionError, as text or as dicts
+        deep = '{"Operation": "and", "SubQueries": [' * depth + '{"Operation": "eq"}' + "]}" * depth
+        with pytest.raises(ValueError, match="nested deeper than"):
+            imm.fetch_files(PROJECT, DATASET, query=deep, **args)
+    nested: dict = {"Operation": "eq"}
+    for _ in range(100):
+        nested = {"Operation": "and", "SubQueries": [nested]}
+    with pytest.raises(ValueError, match=r"query\.SubQueries\[0\].*nested deeper than"):
+        imm.fetch_files(PROJECT, DATASET, query=nested, **args)
     with pytest.raises(ValueError, match="no parameter"):
         imm.fetch_clusters(PROJECT, DATASET, params={"Bogus": 1}, **args)
     with pytest.raises(ValueError, match="max_results"):
