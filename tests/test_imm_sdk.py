@@ -206,10 +206,12 @@ def test_throttled_files_page_is_retried(server):
     assert len(result.files) == 5 and server.count("SimpleQuery") == 3
 
 
-def test_retry_after_header_is_honoured(server):
+def test_retry_after_header_is_honoured(server, caplog):
     server.inject("QueryFigureClusters", page=1, status=429, body=THROTTLED, headers={"x-acs-retry-after": "150"})
     start = time.perf_counter()
-    frame = imm.fetch_clusters(PROJECT, DATASET, **kwargs(server, max_backoff=1.0))
+    with caplog.at_level(logging.WARNING, logger="imm_analysis.imm"):
+        frame = imm.fetch_clusters(PROJECT, DATASET, **kwargs(server, max_backoff=1.0))
+    assert "retry 1/5 in 0.15 s" in caplog.text  # the wait chosen: IMM's 150 ms, whatever the clock says
     assert time.perf_counter() - start >= 0.15
     assert len(frame) == 7 and server.count() == 2
 
