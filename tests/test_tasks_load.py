@@ -161,3 +161,21 @@ def test_a_message_parsed_from_envelope_text_obeys_the_depth_limit(wrap):
     assert error["record"].startswith("item 0, ") and error["field"].startswith("TaskRequestDefinition.k.k")
     ok = load_tasks(_wrapped(wrap, dict(NOTIFICATION, TaskRequestDefinition=nested(3))))  # within the limit
     assert ok["request_definition"].iloc[0] == nested(3) and ok["status"].iloc[0] == "Succeeded"
+
+
+@pytest.mark.parametrize("key", ["TaskRequestDefinition", "Tags"])
+def test_json_text_fields_obey_the_depth_limit(key):
+    """``TaskRequestDefinition`` and ``Tags`` sent as JSON text are held to MAX_DEPTH once parsed."""
+    from imm_analysis.io import limits
+
+    deep: object = 1
+    for _ in range(limits.MAX_DEPTH + 5):
+        deep = {"k": deep}
+    bad = dict(GET_TASK, TaskId="deep", **{key: json.dumps(deep)})
+    with pytest.raises(IMMFormatError, match=rf"field '{key}\.k\.k.*nested deeper than"):
+        load_tasks(bad)
+    frame = load_tasks([bad, GET_TASK], errors="collect")
+    assert frame["task_id"].tolist() == [GET_TASK["TaskId"]] and len(frame.attrs["errors"]) == 1
+    ok = load_tasks(dict(GET_TASK, **{key: json.dumps({"k": {"k": "v"}})}))  # within the limit: parsed as before
+    column = {"TaskRequestDefinition": "request_definition", "Tags": "tags"}[key]
+    assert ok[column].iloc[0] == {"k": {"k": "v"}}

@@ -311,6 +311,8 @@ def _row(source: str, where: str, record: Mapping[str, Any], log: ErrorLog) -> d
             return _bad(log, source, where, "Tags", f"not a JSON object: {_short(record['Tags'])}")
     if tags is not None and not isinstance(tags, dict):
         return _bad(log, source, where, "Tags", f"expected an object, got {type(tags).__name__}")
+    if isinstance(record.get("Tags"), str) and (deep := limits.too_deep(tags)) is not None:
+        return _bad(log, source, where, f"Tags.{deep}", limits.depth_reason())
     row["tags"] = tags or None
     definition = None
     for key in ("TaskRequestDefinition", "RequestDefinition"):
@@ -320,6 +322,8 @@ def _row(source: str, where: str, record: Mapping[str, Any], log: ErrorLog) -> d
         definition = _json_text(raw) if isinstance(raw, str) else raw
         if not isinstance(definition, dict):
             return _bad(log, source, where, key, f"expected a JSON object, got {_short(raw)}")
+        if isinstance(raw, str) and (deep := limits.too_deep(definition)) is not None:  # text the document check did not see
+            return _bad(log, source, where, f"{key}.{deep}", limits.depth_reason())
         break
     row["request_definition"] = definition
     if definition:
