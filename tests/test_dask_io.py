@@ -54,6 +54,8 @@ def test_columns_and_filters(dataset, sample_dir):
     assert (got["face_quality"] >= 0.8).all() and str(got["figure_id"].dtype) == "string"
     with pytest.raises(KeyError, match="no column"):
         load_figures(dataset, columns=["nope"])
+    with pytest.raises(KeyError, match=r"figures.*no column\(s\) \['nope'\]"):
+        read_figures_dask(dataset, columns=["figure_id", "nope"])
     with pytest.raises(ValueError, match="exports_to_parquet"):
         load_figures(sample_dir / "files", columns=["figure_id"])
 
@@ -102,3 +104,20 @@ def test_cli_convert(sample_dir, tmp_path, capsys):
     _eq(load_figures(tmp_path / "ds"), load_figures(sample_dir / "files"))
     assert main(["convert", str(sample_dir / "files"), str(tmp_path / "ds"), "-q"]) == 1
     assert "already holds a dataset" in capsys.readouterr().err
+
+
+def test_files_pages_convert_without_a_no_clusters_log_line(sample_dir, tmp_path, caplog):
+    """A files page has no clusters: neither a warning nor a log record per converted file says so."""
+    import logging
+    import warnings
+
+    page = sorted((sample_dir / "files").glob("*.json"))[0]
+    with caplog.at_level(logging.WARNING, logger="imm_analysis.io.imm_json"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = exports_to_parquet([page], tmp_path / "ds", workers=1)
+    tables = json.loads((out / DATASET_RECORD).read_text())["tables"]
+    assert tables["clusters"] == 0 and tables["figures"] > 0
+    assert not [r for r in caplog.records if "no clusters" in r.getMessage()]
+    with caplog.at_level(logging.WARNING, logger="imm_analysis.io.imm_json"), pytest.warns(Warning, match="no clusters"):
+        load_clusters(page)  # outside a conversion the loader still says it
+    assert [r for r in caplog.records if "no clusters" in r.getMessage()]

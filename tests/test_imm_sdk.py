@@ -206,10 +206,12 @@ def test_throttled_files_page_is_retried(server):
     assert len(result.files) == 5 and server.count("SimpleQuery") == 3
 
 
-def test_retry_after_header_is_honoured(server):
+def test_retry_after_header_is_honoured(server, caplog):
     server.inject("QueryFigureClusters", page=1, status=429, body=THROTTLED, headers={"x-acs-retry-after": "150"})
     start = time.perf_counter()
-    frame = imm.fetch_clusters(PROJECT, DATASET, **kwargs(server, max_backoff=1.0))
+    with caplog.at_level(logging.WARNING, logger="imm_analysis.imm"):
+        frame = imm.fetch_clusters(PROJECT, DATASET, **kwargs(server, max_backoff=1.0))
+    assert "retry 1/5 in 0.15 s" in caplog.text  # the wait chosen: IMM's 150 ms, whatever the clock says
     assert time.perf_counter() - start >= 0.15
     assert len(frame) == 7 and server.count() == 2
 
@@ -436,6 +438,15 @@ def test_bad_arguments_fail_before_any_request(server):
     with pytest.raises(ValueError, match="SubQueries"):
         imm.fetch_files(PROJECT, DATASET, query={"Operation": "and", "SubQueries": [{"Field": "x", "Value": 1}]},
                         **args)
+    for depth in (100, 5000):  # a nested query fails with ValueError, not RecursionError, as text or as dicts
+        deep = '{"Operation": "and", "SubQueries": [' * depth + '{"Operation": "eq"}' + "]}" * depth
+        with pytest.raises(ValueError, match="nested deeper than"):
+            imm.fetch_files(PROJECT, DATASET, query=deep, **args)
+    nested: dict = {"Operation": "eq"}
+    for _ in range(100):
+        nested = {"Operation": "and", "SubQueries": [nested]}
+    with pytest.raises(ValueError, match=r"query\.SubQueries\[0\].*nested deeper than"):
+        imm.fetch_files(PROJECT, DATASET, query=nested, **args)
     with pytest.raises(ValueError, match="no parameter"):
         imm.fetch_clusters(PROJECT, DATASET, params={"Bogus": 1}, **args)
     with pytest.raises(ValueError, match="max_results"):

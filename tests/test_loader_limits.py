@@ -293,3 +293,16 @@ def test_a_fifo_in_a_folder_or_glob_is_an_error_row_not_a_gap(tmp_path):
         assert len(frame) == 1
         assert [(e["source"], e["reason"]) for e in frame.attrs["errors"]] == [
             (str(tmp_path / "b.json"), "not a regular file (FIFO)")]
+
+
+@pytest.mark.parametrize("loader", [load_figures, load_files_and_figures])
+def test_an_error_in_a_jsonl_export_leaves_no_reading_thread(tmp_path, loader):
+    """The thread that reads the next .jsonl file ahead ends with the call, also when the call raises
+    (a kept traceback, as Jupyter keeps the last one, must not keep the thread and its file alive)."""
+    (tmp_path / "a.jsonl").write_text("{not json\n")
+    (tmp_path / "b.jsonl").write_text(json.dumps(simple_query([file(1, [face(1)])])) + "\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps(simple_query([file(2, [face(2)])])) + "\n")
+    with pytest.raises(IMMFormatError, match="a.jsonl") as info:
+        loader(tmp_path)
+    assert info.traceback  # the traceback (and the frames it holds) is still alive here
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("imm-jsonl-check")]

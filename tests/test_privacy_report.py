@@ -168,8 +168,11 @@ def test_expire_state_and_cache_on_synthetic_times(tmp_path):
         files = part[["cache_key", "file_id", "produce_time"]].assign(figure_count=1)
         cache.write_chunk(part["cache_key"].tolist(), coerce_frame(files, "files"), coerce_frame(part, "figures"),
                           x[s : s + 10], pd.DataFrame(columns=[*ERROR_COLUMNS, "cache_key"]).astype("string"))
+    debris = cache.dir / "part-00000000000000000001-99999999-abcdef.npy"  # a dead writer's part
+    debris.write_bytes(b"partial")
     dry = expire_cache(tmp_path / "cache", cut, dry_run=True)
     assert dry == {"files": int(old.sum()), "faces": int(old.sum()), "chunks": 4}
+    assert debris.exists()  # a dry run changes nothing on disk
     assert expire_cache(tmp_path / "cache", cut) == dry
     kept = {fig["figure_id"] for e in EmbeddingCache(tmp_path / "cache", "pack:s@1", 16, {}).load().values()
             for fig in e.figures}

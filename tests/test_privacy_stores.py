@@ -73,6 +73,10 @@ def test_file_and_figure_targets_are_exact(stores):
 
 def test_dry_run_changes_nothing_and_plans_what_the_real_run_does(stores):
     root, person, members, old = stores
+    from imm_analysis.privacy.cache_store import cache_folders
+
+    (folder,) = cache_folders(root / "cache")  # a chunk part a dead process left: a dry run leaves it too
+    (folder / "part-00000000000000000001-99999999-abcdef.npy").write_bytes(b"partial")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
     plan = forget([person], state=root / "state", cache_dir=root / "cache", outputs=[root / "report"],
                   threshold=0.5, dry_run=True)
@@ -94,3 +98,55 @@ def test_query_embedding_without_sweep_takes_only_faces_above_threshold(stores):
     planned = set(next(e for e in r.stores if e.store == "cluster_state").figure_ids)
     assert planned == set(st.figures.loc[sims >= thr, "figure_id"])
     assert r.targets == {"face": 1}
+
+
+def test_erase_outputs_reads_upper_case_csv_as_csv(tmp_path):
+    """A table named ``.CSV`` is a CSV table (the suffix decides case-blind), not Parquet."""
+    from imm_analysis.privacy.outputs import erase_outputs
+
+    table = tmp_path / "VISITORS.CSV"
+    table.write_text("visitor_id,visits\nCluster-a,3\nCluster-b,1\n")
+    assert erase_outputs(tmp_path, ["Cluster-a"])["rewritten"] == {"VISITORS.CSV": 1}
+    assert pd.read_csv(table)["visitor_id"].tolist() == ["Cluster-b"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"frame_index": None, "box": [0, 0, 2, 2]}, "file_id"),
+        ({"file_id": "ab", "box": [0, 0, 2]}, "box"),
+        ({"file_id": "ab", "box": [0, 0, "2", 2]}, "box"),
+        ({"file_id": "ab", "box": [0, 0, 2, 2], "frame_index": 1.5}, "frame_index"),
+        ("ab", None),
+    ],
+)
+def test_a_damaged_tombstone_file_names_file_row_and_field(tmp_path, bad, field):
+    """A hand-edited ``tombstones.json`` fails when read, naming the file, the row and the field."""
+    import json
+    import re
+
+    from imm_analysis.io.tombstones import FILE_NAME, add_tombstones, read_tombstones, tombstone_rows
+
+    good = tombstone_rows([{"file_id": "ab", "left": 0, "top": 0, "width": 2, "height": 2, "frame_index": 3}])
+    add_tombstones(tmp_path, good)
+    assert read_tombstones(tmp_path)[0]["frame_index"] == 3  # what the writer writes reads back
+    doc = json.loads((tmp_path / FILE_NAME).read_text())
+    (tmp_path / FILE_NAME).write_text(json.dumps({**doc, "tombstones": [*doc["tombstones"], bad]}))
+    where = re.escape(f"{tmp_path / FILE_NAME}: tombstone 1: ") + (f"field '{field}'" if field else "expected an object")
+    with pytest.raises(ValueError, match=where):
+        read_tombstones(tmp_path)
+
+
+def test_erase_outputs_keeps_a_parquet_dataset_readable(sample_dir, tmp_path):
+    """A dataset part rewritten by erase_outputs keeps its metadata: the dataset reads with the same columns."""
+    from imm_analysis.io import exports_to_parquet, load_figures
+    from imm_analysis.privacy.outputs import erase_outputs
+
+    out = exports_to_parquet(sorted((sample_dir / "files").glob("*.json"))[:2], tmp_path / "ds", workers=1)
+    before = load_figures(out)
+    gone = before["figure_id"].iloc[0]
+    assert erase_outputs(tmp_path, [gone])["rewritten"] == {"ds/figures/part-00000.parquet": 1}
+    after = load_figures(out)
+    assert list(after.columns) == list(before.columns) and (after.dtypes == before.dtypes).all()
+    kept = before[before["figure_id"] != gone].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after, kept, check_categorical=False)

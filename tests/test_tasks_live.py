@@ -149,3 +149,10 @@ def test_bad_arguments():
         imm.get_task(PROJECT, "t", regoin_id="cn-hangzhou")
     with pytest.raises(ValueError, match="status"):
         imm.list_tasks(PROJECT, status="Done", region_id="cn-hangzhou")
+    # the paging arguments are checked as fetch_clusters / fetch_files check them, before any call
+    for bad, match in (({"max_results": 0}, "max_results must be between 1 and 100 \\(IMM's limit\\)"),
+                       ({"max_pages": 0}, "max_pages must be >= 1"), ({"errors": "skip"}, "errors must be")):
+        with pytest.raises(ValueError, match=match):
+            imm.list_tasks(PROJECT, region_id="cn-hangzhou", **bad)
+        with pytest.raises(ValueError, match=match):
+            imm.fetch_clusters(PROJECT, DATASET, region_id="cn-hangzhou", **bad)

@@ -132,3 +132,50 @@ def test_a_notification_whose_body_is_not_json():
     assert frame["task_id"].tolist() == ["CreateFigureClusteringTask-a1"]
     errors = frame.attrs["errors"]
     assert [(e["record"], e["field"]) for e in errors] == [("item 0", "Message"), ("item 2", "TaskId")]
+
+
+def _wrapped(wrap: str, message: dict) -> dict:
+    text = json.dumps(message)
+    return {"mns": dict(MNS, Message=text),
+            "queue": {"MessageId": "m", "ReceiptHandle": "h", "MessageBody": base64.b64encode(text.encode()).decode()},
+            "event": {"specversion": "1.0", "source": "acs.imm", "data": text}}[wrap]
+
+
+@pytest.mark.parametrize("wrap", ["mns", "queue", "event"])
+def test_a_message_parsed_from_envelope_text_obeys_the_depth_limit(wrap):
+    """The text inside an envelope is parsed after the document's depth check: it gets one of its own."""
+    from imm_analysis.io import limits
+
+    def nested(levels: int) -> object:
+        deep: object = 1
+        for _ in range(levels):
+            deep = {"k": deep}
+        return deep
+
+    value = _wrapped(wrap, dict(NOTIFICATION, TaskRequestDefinition=nested(limits.MAX_DEPTH + 5)))
+    with pytest.raises(IMMFormatError, match="nested deeper than"):
+        load_tasks(value)
+    frame = load_tasks([value, GET_TASK], errors="collect")
+    assert frame["task_id"].tolist() == ["CreateFigureClusteringTask-a1"]
+    (error,) = frame.attrs["errors"]
+    assert error["record"].startswith("item 0, ") and error["field"].startswith("TaskRequestDefinition.k.k")
+    ok = load_tasks(_wrapped(wrap, dict(NOTIFICATION, TaskRequestDefinition=nested(3))))  # within the limit
+    assert ok["request_definition"].iloc[0] == nested(3) and ok["status"].iloc[0] == "Succeeded"
+
+
+@pytest.mark.parametrize("key", ["TaskRequestDefinition", "Tags"])
+def test_json_text_fields_obey_the_depth_limit(key):
+    """``TaskRequestDefinition`` and ``Tags`` sent as JSON text are held to MAX_DEPTH once parsed."""
+    from imm_analysis.io import limits
+
+    deep: object = 1
+    for _ in range(limits.MAX_DEPTH + 5):
+        deep = {"k": deep}
+    bad = dict(GET_TASK, TaskId="deep", **{key: json.dumps(deep)})
+    with pytest.raises(IMMFormatError, match=rf"field '{key}\.k\.k.*nested deeper than"):
+        load_tasks(bad)
+    frame = load_tasks([bad, GET_TASK], errors="collect")
+    assert frame["task_id"].tolist() == [GET_TASK["TaskId"]] and len(frame.attrs["errors"]) == 1
+    ok = load_tasks(dict(GET_TASK, **{key: json.dumps({"k": {"k": "v"}})}))  # within the limit: parsed as before
+    column = {"TaskRequestDefinition": "request_definition", "Tags": "tags"}[key]
+    assert ok[column].iloc[0] == {"k": {"k": "v"}}

@@ -80,6 +80,22 @@ def test_nested_fields_and_extra_are_merged_back():
     assert g["HeadPose"] == {"Pitch": 1.5, "Tilt": 3} and g["Smile"] == 0.5
 
 
+def test_editing_the_written_document_leaves_the_frames_alone():
+    """The ``extra`` values go into the document as copies: editing it does not edit the frames."""
+    doc = simple_query([file(1, [face(1, Boundary={"Left": 1, "Top": 2, "Width": 90, "Height": 95,
+                                                   "Polygon": [{"X": 1}]})], Labels=[{"LabelName": "a"}])])
+    files, figures = load_files(doc), load_figures(doc)
+    before = (repr(files["extra"].tolist()), repr(figures["extra"].tolist()))
+    out = to_imm_files(files, figures)
+    out["Files"][0]["Labels"].append({"LabelName": "b"})
+    out["Files"][0]["Figures"][0]["Boundary"]["Polygon"][0]["X"] = 99
+    assert (repr(files["extra"].tolist()), repr(figures["extra"].tolist())) == before
+    clusters = load_clusters(query_figure_clusters([cluster(1, Labels=[{"LabelName": "a"}])]))
+    before = repr(clusters["extra"].tolist())
+    to_imm_clusters(clusters)["FigureClusters"][0]["Labels"].clear()
+    assert repr(clusters["extra"].tolist()) == before
+
+
 def test_synthetic_pages_round_trip_with_reserved_ids(tmp_path):
     docs = pages(4, 5)
     docs[0]["Files"][1]["Figures"] = []  # a file without faces

@@ -20,7 +20,9 @@ two input files is kept in both partitions.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +46,18 @@ DATASET_RECORD = "_imm_dataset.json"
 TABLES = ("figures", "files", "clusters")
 ERROR_FIELDS = ("source", "record", "field", "reason")
 _FORMAT = 1
+_NO_CLUSTERS = "no clusters were loaded"
+_quiet = threading.local()  # set while this thread converts: a files page has no clusters, not worth a word
+
+
+class _NoClustersFilter(logging.Filter):
+    """Drops the loaders' "no clusters were loaded" record in a thread that is converting a file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (getattr(_quiet, "on", False) and _NO_CLUSTERS in record.getMessage())
+
+
+_FILTER = _NoClustersFilter()
 
 
 def _convert_one(path: str, index: int, out: str, errors: str) -> dict[str, Any]:
@@ -51,11 +65,16 @@ def _convert_one(path: str, index: int, out: str, errors: str) -> dict[str, Any]
     from imm_analysis.io.imm_json import load_clusters, load_files_and_figures
 
     files, figures = load_files_and_figures(path, errors=errors)
-    with warnings.catch_warnings(record=True) as caught:  # a files page has no clusters: not worth a warning
-        warnings.simplefilter("always")
-        clusters = load_clusters(path, errors=errors)
+    logging.getLogger("imm_analysis.io.imm_json").addFilter(_FILTER)  # once: the same filter is not added twice
+    _quiet.on = True
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # a files page has no clusters: not worth a warning
+            warnings.simplefilter("always")
+            clusters = load_clusters(path, errors=errors)
+    finally:
+        _quiet.on = False
     for w in caught:
-        if not (issubclass(w.category, IMMLoadWarning) and "no clusters were loaded" in str(w.message)):
+        if not (issubclass(w.category, IMMLoadWarning) and _NO_CLUSTERS in str(w.message)):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     name = f"part-{index:05d}.parquet"
     frames = {"figures": figures, "files": files, "clusters": clusters}
@@ -348,6 +367,9 @@ def read_figures_dask(path: str | os.PathLike[str], *, columns: Sequence[str] | 
 
     meta = clear_known_categories(meta)  # categories are those of each partition's values
     if cols is not None:
+        unknown = [c for c in cols if c not in meta.columns]
+        if unknown:
+            raise KeyError(f"{folder}: no column(s) {unknown} in the figures table")
         meta = meta[cols]
     parts = [str(p) for p in _parts(folder)]
     if not parts:

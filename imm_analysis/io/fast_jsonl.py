@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,7 @@ def checked_bytes(path: Path) -> bytes | None:
     return data if data is not None and limits.fast_path_ok(data) else None
 
 
-def checked_ahead(paths: list[Path]) -> Iterator[bytes | None]:
+def checked_ahead(paths: list[Path]) -> Generator[bytes | None, None, None]:
     """:func:`checked_bytes` of each path in order; the next file is read and checked in a thread
     while the caller parses the current one (pyarrow releases the GIL), so the checks cost little
     wall time on exports of several files. At most two files are held in memory."""

@@ -263,28 +263,31 @@ def _read_files(
         return figure_loader is not None and isinstance(item, Path) and item.name.lower().endswith(LINES_SUFFIXES)
 
     checked = checked_ahead([p for p in paths or [] if fast_candidate(p)])  # read and checked one file ahead
-    for item in items:
-        fast = None
-        if fast_candidate(item):
-            data = next(checked)
-            fast = None if data is None else figures_from_bytes(data)
-            del data
-            if fast is not None:
-                assert figure_loader is not None  # fast_candidate checked it
-                figure_loader.add_fast(fast)
-                seen_figures.fast(fast, str(item))
-                if file_loader is None:
-                    continue
-        slow_figures = figure_loader if fast is None else None
-        for page in iter_pages(iter_documents(item, log, progress=progress and paths is None), log):
-            seen_files.page(page)
-            if slow_figures is not None:
-                seen_figures.page(page)
-            for record, src, where, cover in _file_records(page, log):
-                if file_loader is not None:
-                    file_loader.add(record, src, where, cover)
+    try:  # closed on an error too: its reading thread (and the file it holds) must not outlive the call
+        for item in items:
+            fast = None
+            if fast_candidate(item):
+                data = next(checked)
+                fast = None if data is None else figures_from_bytes(data)
+                del data
+                if fast is not None:
+                    assert figure_loader is not None  # fast_candidate checked it
+                    figure_loader.add_fast(fast)
+                    seen_figures.fast(fast, str(item))
+                    if file_loader is None:
+                        continue
+            slow_figures = figure_loader if fast is None else None
+            for page in iter_pages(iter_documents(item, log, progress=progress and paths is None), log):
+                seen_files.page(page)
                 if slow_figures is not None:
-                    slow_figures.add(record, src, where, cover)
+                    seen_figures.page(page)
+                for record, src, where, cover in _file_records(page, log):
+                    if file_loader is not None:
+                        file_loader.add(record, src, where, cover)
+                    if slow_figures is not None:
+                        slow_figures.add(record, src, where, cover)
+    finally:
+        checked.close()
     files_frame = figures_frame = None
     if file_loader is not None:
         frame = file_loader.frame()

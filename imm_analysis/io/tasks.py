@@ -29,6 +29,7 @@ import orjson
 import pandas as pd
 
 from imm_analysis import schema
+from imm_analysis.io import limits
 from imm_analysis.io.errors import ErrorLog
 from imm_analysis.io.sources import iter_documents
 
@@ -228,7 +229,7 @@ def _unwrap(source: str, label: str, value: dict, log: ErrorLog) -> Any:
             if parsed is None:
                 log.add(source, label, key, f"the MNS message body is not JSON: {_short(body)}")
                 return _BAD
-            return f"{label}, {key}", parsed
+            return _within_depth(source, f"{label}, {key}", parsed, log)
     if "data" in value and ("specversion" in value or "source" in value):  # CloudEvents / EventBridge
         data = value["data"]
         if isinstance(data, str):
@@ -236,8 +237,20 @@ def _unwrap(source: str, label: str, value: dict, log: ErrorLog) -> Any:
         if not isinstance(data, (dict, list)):
             log.add(source, label, "data", f"the event's data is not a JSON object: {_short(value['data'])}")
             return _BAD
-        return f"{label}, data", data
+        return _within_depth(source, f"{label}, data", data, log)
     return None
+
+
+def _within_depth(source: str, label: str, value: Any, log: ErrorLog) -> Any:
+    """``(label, value)`` when the message parsed from an envelope's text is within ``MAX_DEPTH``, else ``_BAD``.
+
+    The document around it was checked before parsing; text inside it was not.
+    """
+    where = limits.too_deep(value)
+    if where is not None:
+        log.add(source, label, where, limits.depth_reason())
+        return _BAD
+    return label, value
 
 
 def _json_text(body: Any) -> Any:
@@ -298,6 +311,8 @@ def _row(source: str, where: str, record: Mapping[str, Any], log: ErrorLog) -> d
             return _bad(log, source, where, "Tags", f"not a JSON object: {_short(record['Tags'])}")
     if tags is not None and not isinstance(tags, dict):
         return _bad(log, source, where, "Tags", f"expected an object, got {type(tags).__name__}")
+    if isinstance(record.get("Tags"), str) and (deep := limits.too_deep(tags)) is not None:
+        return _bad(log, source, where, f"Tags.{deep}", limits.depth_reason())
     row["tags"] = tags or None
     definition = None
     for key in ("TaskRequestDefinition", "RequestDefinition"):
@@ -307,6 +322,8 @@ def _row(source: str, where: str, record: Mapping[str, Any], log: ErrorLog) -> d
         definition = _json_text(raw) if isinstance(raw, str) else raw
         if not isinstance(definition, dict):
             return _bad(log, source, where, key, f"expected a JSON object, got {_short(raw)}")
+        if isinstance(raw, str) and (deep := limits.too_deep(definition)) is not None:  # text the document check did not see
+            return _bad(log, source, where, f"{key}.{deep}", limits.depth_reason())
         break
     row["request_definition"] = definition
     if definition:

@@ -112,7 +112,32 @@ def read_tombstones(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
     rows = doc.get("tombstones") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
         raise ValueError(f"{path}: no 'tombstones' list")
+    for i, row in enumerate(rows):
+        problem = _row_problem(row)
+        if problem is not None:
+            raise ValueError(f"{path}: tombstone {i}: {problem}")
     return rows
+
+
+def _row_problem(row: Any) -> str | None:
+    """What is wrong with one stored tombstone (None when it can be matched against faces)."""
+    if not isinstance(row, dict):
+        return f"expected an object, got {type(row).__name__}"
+    if not isinstance(row.get("file_id"), str):
+        return f"field 'file_id': expected text, got {_short(row.get('file_id'))}"
+    box = row.get("box")
+    if not (isinstance(box, list) and len(box) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+        return f"field 'box': expected [left, top, width, height] numbers, got {_short(box)}"
+    frame = row.get("frame_index")
+    if frame is not None and (not isinstance(frame, int) or isinstance(frame, bool)):
+        return f"field 'frame_index': expected an integer or null, got {_short(frame)}"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def add_tombstones(folder: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]],

@@ -6,6 +6,7 @@ Also importable from :mod:`imm_analysis.io.imm_json` and :mod:`imm_analysis.io`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -81,11 +82,12 @@ def _records(frame: pd.DataFrame, spec: Iterable[tuple[str, str, str | None]], p
 
 
 def _merge(record: dict, extra: dict) -> None:
+    """Merge ``extra`` into ``record``; containers are copied, so editing the document leaves the frame as it was."""
     for k, v in extra.items():
         if isinstance(v, dict) and isinstance(record.get(k), dict):
             _merge(record[k], v)
         else:
-            record[k] = v
+            record[k] = copy.deepcopy(v) if isinstance(v, (dict, list)) else v
 
 
 def to_imm_clusters(clusters: pd.DataFrame) -> dict[str, Any]:

@@ -154,9 +154,9 @@ def forget(
     now = pd.Timestamp.now(tz="UTC").isoformat()
     stores: list[Any] = []
     st = StateStore(state) if state is not None else None
-    caches = [CacheStore(cache_dir)] if cache_dir is not None else []
+    caches = [CacheStore(cache_dir, clean=not dry_run)] if cache_dir is not None else []
     libs = [LibraryStore(lib) for lib in libraries]
-    caches += [CacheStore(lib.cache) for lib in libs if lib.cache is not None]
+    caches += [CacheStore(lib.cache, clean=not dry_run) for lib in libs if lib.cache is not None]
     stores = [*caches, *([st] if st is not None else []), *libs]
     views = {id(s): s.faces() for s in stores}
 

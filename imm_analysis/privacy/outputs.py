@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from imm_analysis.io.atomic import atomic_write_bytes
@@ -63,16 +64,22 @@ def _hits(frame: pd.DataFrame, rx: re.Pattern | None, names: set[str]) -> pd.Ser
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     return pd.read_parquet(path)
 
 
-def _table_bytes(frame: pd.DataFrame, suffix: str) -> bytes:
+def _table_bytes(path: Path, frame: pd.DataFrame, keep: np.ndarray, suffix: str) -> bytes:
+    """The table without the rows not in ``keep``; a Parquet file keeps its schema and metadata
+    (a dataset part of :func:`~imm_analysis.io.exports_to_parquet` stays readable as one)."""
     if suffix == ".csv":
-        return frame.to_csv(index=False).encode("utf-8")
+        return frame.loc[keep].to_csv(index=False).encode("utf-8")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
     buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
+    pq.write_table(table.filter(pa.array(keep)), buf)
     return buf.getvalue()
 
 
@@ -146,7 +153,7 @@ def erase_outputs(folder: str | os.PathLike[str], ids: Iterable[str], names: Ite
                 if hit.any():
                     rewritten[rel] = int(hit.sum())
                     if not dry_run:
-                        _write_bytes(path, _table_bytes(frame.loc[~hit.to_numpy(bool)], suffix))
+                        _write_bytes(path, _table_bytes(path, frame, ~hit.to_numpy(bool), suffix))
                 continue
             elif suffix in _PAGES:
                 text = path.read_bytes().decode("utf-8", errors="replace")

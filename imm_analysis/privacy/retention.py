@@ -73,7 +73,7 @@ def expire_cache(cache_dir: str | os.PathLike[str], older_than: Any, *, now: pd.
     from imm_analysis.privacy import cache_store as C
 
     cut = cutoff_time(older_than, now)
-    store = CacheStore(cache_dir)
+    store = CacheStore(cache_dir, clean=not dry_run)
     plans = []
     tombs: list[dict] = []
     n_files = 0

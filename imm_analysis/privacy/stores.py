@@ -98,20 +98,25 @@ def _clean(folder: Path) -> None:
 
 
 class CacheStore:
-    """An embedding cache directory (every model folder in it) read chunk by chunk."""
+    """An embedding cache directory (every model folder in it) read chunk by chunk.
+
+    ``clean=False`` (a dry run) reads without removing what killed writers left.
+    """
 
     kind = "embedding_cache"
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, clean: bool = True) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self.clean = clean
         self.reload()
 
     def reload(self) -> None:
         self.chunks: list[C.Chunk] = []
         self.shadowed: list[C.Chunk] = []  # committed chunks whose every key an earlier chunk serves
         for folder in C.cache_folders(self.root):
-            _clean(folder)
+            if self.clean:
+                _clean(folder)
             seen: set[str] = set()
             for ch in C.read_chunks(folder):
                 keys = set(ch.files["cache_key"].astype(str))

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from imm_analysis.io import limits
 from imm_analysis.io.imm_sdk.client import _known_secrets, _sdk, make_client
 from imm_analysis.io.imm_sdk.paging import _CLUSTERS, _FILES, MAX_PAGE_SIZE, _fetch_pages, _FetchResult, _Operation
 from imm_analysis.io.imm_sdk.retry import RetryPolicy
@@ -96,8 +97,13 @@ def _parse_query(query: Mapping[str, Any] | str | None) -> dict[str, Any] | None
             query = json.loads(text)
         except ValueError as exc:
             raise ValueError(f"query is not valid JSON ({exc}): {text[:200]!r}") from exc
+        except RecursionError:
+            raise ValueError(f"query is {limits.depth_reason()}: {text[:200]!r}") from None
     if not isinstance(query, Mapping):
         raise TypeError(f"query must be a dict or a JSON object string, not {type(query).__name__}")
+    where = limits.too_deep(query)  # before the recursive check below
+    if where is not None:
+        raise ValueError(f"query.{where} is {limits.depth_reason()}")
 
     def check(node: Any, path: str) -> None:
         if not isinstance(node, Mapping):

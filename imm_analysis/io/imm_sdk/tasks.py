@@ -19,7 +19,7 @@ import pandas as pd
 
 from imm_analysis.io.imm_sdk.client import _known_secrets, _sdk
 from imm_analysis.io.imm_sdk.errors import ImmResponseError
-from imm_analysis.io.imm_sdk.fetch import _client_for
+from imm_analysis.io.imm_sdk.fetch import _check_common, _client_for
 from imm_analysis.io.imm_sdk.paging import (
     MAX_PAGE_SIZE,
     _build_request,
@@ -334,12 +334,7 @@ def list_tasks(
     """
     if not project:
         raise ValueError("project must be non-empty")
-    if errors not in ("raise", "collect"):
-        raise ValueError(f"errors must be 'raise' or 'collect', got {errors!r}")
-    if not 1 <= max_results <= MAX_PAGE_SIZE:
-        raise ValueError(f"max_results must be between 1 and {MAX_PAGE_SIZE}, got {max_results}")
-    if max_pages is not None and max_pages < 1:
-        raise ValueError(f"max_pages must be >= 1 or None, got {max_pages}")
+    _check_common(errors, max_results, max_pages)
     if status is not None and status not in ("Running", "Succeeded", "Failed"):
         raise ValueError(f"status must be 'Running', 'Succeeded' or 'Failed', got {status!r}")
     params: dict[str, Any] = {"ProjectName": project, "MaxResults": max_results}
