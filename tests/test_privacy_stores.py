@@ -71,6 +71,24 @@ def test_file_and_figure_targets_are_exact(stores):
         np.testing.assert_array_equal(new["cache"][fid], old["cache"][fid])
 
 
+def test_exact_targets_need_no_threshold(stores, monkeypatch):
+    """Figure and file ids erase exactly those faces: no threshold is calibrated, none is needed."""
+    import imm_analysis.cluster.calibrate as calibrate
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("forget calibrated a threshold for exact targets")
+
+    monkeypatch.setattr(calibrate, "calibrate_threshold", refuse)
+    root, person, members, old = stores
+    one_face = sorted(members)[0]
+    receipt = forget([one_face], state=root / "state", cache_dir=root / "cache")
+    assert receipt.verified and receipt.threshold is None and receipt.threshold_source == "not needed"
+    assert one_face not in set(_load_all(root)["state"].figures["figure_id"])
+    assert "threshold=None" in repr(receipt)
+    with pytest.raises(AssertionError, match="calibrated"):  # a person target still needs one
+        forget([person], state=root / "state")
+
+
 def test_dry_run_changes_nothing_and_plans_what_the_real_run_does(stores):
     root, person, members, old = stores
     from imm_analysis.privacy.cache_store import cache_folders

@@ -322,3 +322,19 @@ def test_numbers_as_text_must_be_finite():
     assert got[["score", "start_time", "end_time"]].values.tolist() == [[0.7, 1.5, 2.0]]
     assert [(e["record"].split(", ")[-1], e["field"]) for e in got.attrs["errors"]] == [
         ("MediaClipList[0].OccurrencesInfos[0]", "EndTime"), ("MediaClipList[1]", "Score")]
+
+
+def test_known_pairs_of_a_huge_group_are_capped_before_they_are_built():
+    """A photo with thousands of faces gives at most _MAX_KNOWN pairs, without building all n^2 / 2 first."""
+    import tracemalloc
+
+    from imm_analysis.search import build
+
+    n = 20_000  # all pairs: 2e8 (3.2 GB of int64 indices)
+    tracemalloc.start()
+    a, b = build._pairs_within([np.arange(n), np.arange(n, n + 3)])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(a) == len(b) and 0.99 * build._MAX_KNOWN <= len(a) <= build._MAX_KNOWN
+    assert (a < b).all() and ((a < n) == (b < n)).all()  # every pair lies inside one group
+    assert peak < 50 * build._MAX_KNOWN * 8  # a few arrays of the kept pairs, not of all pairs

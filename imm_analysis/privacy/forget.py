@@ -124,7 +124,8 @@ def forget(
         Embeds query faces given as images.
     threshold : float, optional
         Cosine similarity from which a stored face is the person; default
-        :func:`~imm_analysis.calibrate_threshold` on the largest store's embeddings.
+        :func:`~imm_analysis.calibrate_threshold` on the largest store's embeddings. Not needed
+        (and not calibrated) when the targets are only figure and file ids, which are erased exactly.
     sweep : bool, default=True
         Also erase faces at or above the threshold of the person's faces (repeated until none).
 
@@ -204,15 +205,17 @@ def forget(
 
     # ---- threshold
     source = "given"
-    if threshold is None:
-        from imm_analysis.cluster.calibrate import calibrate_threshold
+    if threshold is None and not (queries or seeds_ids):  # exact figure and file ids: no similarity is used
+        source = "not needed"
+    elif threshold is None:
+        from imm_analysis.cluster import calibrate
 
         largest = max((v[1] for v in views.values() if v[1].ndim == 2 and v[1].shape[1]), key=len, default=None)
         if largest is None or len(largest) < 2:
             raise ValueError("forget: no store has embeddings to calibrate a threshold on; pass threshold=")
-        threshold = float(calibrate_threshold(largest))
+        threshold = float(calibrate.calibrate_threshold(largest))
         source = "calibrate_threshold"
-    threshold = float(threshold)
+    threshold = None if threshold is None else float(threshold)
 
     # ---- person faces: query matches, then the sweep
     def embeddings_of(ids: set[str]) -> list[np.ndarray]:
@@ -231,7 +234,7 @@ def forget(
         seeds = np.concatenate([e for e in seed_list if e.shape[1] == dim])
         new: set[str] = set()
         for f, x in views.values():
-            hit = _max_sim(x, seeds) >= threshold
+            hit = _max_sim(x, seeds) >= threshold  # type: ignore[operator]  # set above: person targets
             new |= set(f.loc[hit, "figure_id"].dropna().astype(str)) - seeds_ids
         seed_list = [seeds, *embeddings_of(new)]
         seeds_ids |= new
@@ -306,7 +309,7 @@ def forget(
         e.remaining_ids = int((f["figure_id"].astype(str).isin(figure_ids) | f["file_id"].astype(str).isin(file_ids)).sum())
         if person_emb is not None and len(f) and x.shape[1] == person_emb.shape[1]:
             e.max_similarity = float(_max_sim(x, person_emb).max())
-        ok &= e.remaining_ids == 0 and (e.max_similarity is None or e.max_similarity < threshold)
+        ok &= e.remaining_ids == 0 and (e.max_similarity is None or threshold is None or e.max_similarity < threshold)
     for e in receipt.stores:
         if e.store == "outputs":
             left = erase_outputs(e.location, tokens, names.values(), dry_run=True)

@@ -48,10 +48,11 @@ class ErasureReceipt:
         ISO 8601 UTC time of the erasure.
     dry_run : bool
         True when nothing was changed (the counts say what would go).
-    threshold : float
-        Cosine similarity from which two faces count as the same person.
+    threshold : float or None
+        Cosine similarity from which two faces count as the same person; None when only exact
+        figure and file ids were targeted (no similarity is used then).
     threshold_source : str
-        ``"given"`` or ``"calibrate_threshold"`` (on the stores' embeddings).
+        ``"given"``, ``"calibrate_threshold"`` (on the stores' embeddings) or ``"not needed"``.
     targets : dict
         How many targets of each kind were given (cluster, figure, file, face query).
     stores : list of StoreErasure
@@ -71,7 +72,7 @@ class ErasureReceipt:
 
     time: str
     dry_run: bool
-    threshold: float
+    threshold: float | None
     threshold_source: str
     targets: dict[str, int]
     stores: list[StoreErasure] = field(default_factory=list)
@@ -104,4 +105,5 @@ class ErasureReceipt:
     def __repr__(self) -> str:
         what = ", ".join(f"{s.store} {s.faces}" for s in self.stores) or "no store"
         state = "dry run" if self.dry_run else ("verified" if self.verified else "NOT verified")
-        return f"ErasureReceipt({self.time}, {what} face(s), threshold={self.threshold:.3f}, {state})"
+        t = "None" if self.threshold is None else f"{self.threshold:.3f}"
+        return f"ErasureReceipt({self.time}, {what} face(s), threshold={t}, {state})"

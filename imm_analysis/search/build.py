@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -74,6 +76,10 @@ def _pairs_within(groups: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     for rows in groups:
         if len(rows) < 2 or total >= _MAX_KNOWN:
             continue
+        # the largest m with m (m - 1) / 2 <= pairs still wanted: a photo of thousands of faces never
+        # allocates its n^2 / 2 pairs
+        m = min(len(rows), int((1 + math.isqrt(1 + 8 * (_MAX_KNOWN - total))) // 2))
+        rows = np.asarray(rows)[:m]
         i, j = np.triu_indices(len(rows), 1)
         a.append(np.asarray(rows)[i])
         b.append(np.asarray(rows)[j])
