@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import math
-
 import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
