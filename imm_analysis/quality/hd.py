@@ -194,6 +194,11 @@ def describe_hd_rule(rule: RuleLike = None) -> str:
     return HDRule.coerce(rule).describe()
 
 
+def is_dask_frame(frame: object) -> bool:
+    """True for a dask DataFrame (checked by module, so dask is never imported for a pandas frame)."""
+    return type(frame).__module__.startswith("dask")
+
+
 def hd_mask(
     figures: pd.DataFrame,
     rule: RuleLike = None,
@@ -259,7 +264,7 @@ def hd_faces(figures: pd.DataFrame, rule: RuleLike = None, **overrides: float | 
     >>> hd_faces(f, HDRule(min_size=50))["is_hd"].tolist()
     [True, True]
     """
-    if type(figures).__module__.startswith("dask"):  # a dask dataframe: the rule per partition, lazily
+    if is_dask_frame(figures):  # a dask dataframe: the rule per partition, lazily
         ddf: Any = figures
         return ddf.map_partitions(hd_faces, rule, **overrides, meta=hd_faces(ddf._meta, rule, **overrides))
     is_hd, reason = hd_mask(figures, rule, **overrides)

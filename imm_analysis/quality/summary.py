@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from imm_analysis.quality.hd import HD_FAIL_REASONS, RuleLike, _col, hd_mask
+from imm_analysis.quality.hd import HD_FAIL_REASONS, RuleLike, _col, hd_mask, is_dask_frame
 
 __all__ = ["SUMMARY_MEASURES", "quality_summary"]
 
@@ -73,7 +73,7 @@ def quality_summary(
     if missing_cols:
         raise KeyError(f"quality_summary: by column(s) {missing_cols} not in the figures frame")
 
-    if _is_dask(figures):  # per partition: the rule and the measures; combined: the group statistics
+    if is_dask_frame(figures):  # per partition: the rule and the measures; combined: the group statistics
         from imm_analysis.quality.scale import gather_summary_data
 
         data = gather_summary_data(figures, _summary_data, keys, rule, overrides)
@@ -116,10 +116,6 @@ def quality_summary(
 def _pct_name(p: float) -> str:
     p = round(float(p), 6)
     return str(int(p)) if p == int(p) else str(p).replace(".", "_")
-
-
-def _is_dask(frame: object) -> bool:
-    return type(frame).__module__.startswith("dask")
 
 
 def _summary_data(figures: pd.DataFrame, keys: list[str], rule: RuleLike, overrides: dict) -> pd.DataFrame:
